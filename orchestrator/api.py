@@ -1,0 +1,186 @@
+"""The Python API: run a search from a RunConfig, a dict or a YAML path; read a finished run.
+
+    >>> import orchestrator
+    >>> result = orchestrator.search("examples/mnist1d.yaml", out="runs/mnist1d")
+    >>> best = result.pareto[0]
+    >>> predict = result.load(best.number)        # runs the shipped artifact
+    >>> result.export(best.number, "deploy/")      # model file + recipe.yaml + metrics.json
+
+The CLI is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.atomic import atomic_write_json, atomic_write_text
+from orchestrator.config import RunConfig, dump_config, load_config
+from orchestrator.errors import UsageError
+from orchestrator.export import Runner, load_runner
+from orchestrator.recipe import Recipe
+from orchestrator.results import TrialResult
+from orchestrator.rundir import RunDir
+
+PARETO_SCHEMA_VERSION = 1
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    config: RunConfig
+    baseline: dict[str, float]
+    trials: list[TrialResult]
+    pareto: list[TrialResult]
+    hypervolume: float
+    interrupted: bool = False
+
+    def trial(self, number: int) -> TrialResult:
+        for t in self.trials:
+            if t.number == number:
+                return t
+        raise UsageError(f"trial {number} is not in {self.run_dir}; trials: {[t.number for t in self.trials]}")
+
+    def recipe(self, number: int) -> Recipe:
+        return Recipe.model_validate(self.trial(number).recipe)
+
+    def artifact(self, number: int) -> Path:
+        t = self.trial(number)
+        if not t.artifact:
+            raise UsageError(f"trial {number} kept no artifact (only Pareto trials do unless keep_all_artifacts)")
+        return self.run_dir / t.artifact
+
+    def load(self, number: int, threads: int = 1) -> Runner:
+        """A callable running trial ``number``'s shipped artifact on a batch of inputs."""
+        return load_runner(self.artifact(number), threads=threads)
+
+    def export(self, number: int, to: str | Path) -> Path:
+        """Copy the trial's model file, recipe.yaml and metrics.json into folder ``to``."""
+        src = self.artifact(number)
+        dest = Path(to)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / src.name)
+        atomic_write_text(dest / "recipe.yaml", self.recipe(number).to_yaml())
+        atomic_write_json(dest / "metrics.json", self.trial(number).metrics)
+        return dest / src.name
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> "SearchResult":
+        """Read a finished run directory."""
+        rd = RunDir(run_dir)
+        if not rd.pareto_json.is_file():
+            raise UsageError(f"{run_dir}: not a finished run directory (no pareto.json)")
+        pareto = json.loads(rd.pareto_json.read_text())
+        trials = rd.read_trials()
+        numbers = {p["number"] for p in pareto["pareto"]}
+        return cls(run_dir=rd.root, config=load_config(rd.config), baseline=pareto["baseline"], trials=trials,
+                   pareto=[t for t in trials if t.number in numbers], hypervolume=pareto["hypervolume"])
+
+
+def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest", *, progress: bool = True,
+           log: Callable[[str], None] | None = None) -> SearchResult:
+    """Validate the config, prepare the baseline, search, and write the run directory."""
+    from rich.console import Console
+
+    from orchestrator.baseline import prepare_baseline
+    from orchestrator.executors import LocalExecutor, SharedState
+    from orchestrator.pluginmanager import get_host
+    from orchestrator.progress import SearchProgress
+    from orchestrator.spaces import resolve_space
+    from orchestrator.tasks import resolve_task
+
+    config = load_config(source)
+    host = get_host()
+    task = resolve_task(config.task, host.catalogue)
+    space = resolve_space(config.search_space, host.catalogue)  # every check before anything is written
+    console = Console(stderr=True)
+    log = log or (lambda msg: console.print(f"[dim]{msg}[/dim]"))
+
+    rd = RunDir(out)
+    rd.root.mkdir(parents=True, exist_ok=True)
+    _check_same_config(rd, config)
+    atomic_write_text(rd.config, dump_config(config))
+    host.run_start(config, rd.root)
+    started = time.time()
+
+    data = task.load_data(config.seed)
+    base = prepare_baseline(task, data, config.seed, log=log)
+    log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
+        f"{' (cached)' if base.cached else ''}")
+    shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None)
+    baseline_metrics = _measure_baseline(rd, shared)
+    shared.baseline_accuracy = baseline_metrics["accuracy"]
+
+    executor = LocalExecutor()
+    executor.start(shared)
+    from orchestrator.search.driver import Driver
+
+    with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
+        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
+        try:
+            outcome = driver.run()
+        finally:
+            executor.shutdown()
+    return _finish(config, rd, driver, outcome, baseline_metrics, time.time() - started, host)
+
+
+def _check_same_config(rd: RunDir, config: RunConfig) -> None:
+    if rd.config.is_file() and rd.study_log.is_file():
+        previous = load_config(rd.config)
+        if previous.model_dump(exclude={"budget"}) != config.model_dump(exclude={"budget"}):
+            raise UsageError(f"{rd.root} holds a run with a different config; choose another --out")
+
+
+def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
+    from orchestrator.executors.trial import execute_trial
+    from orchestrator.executors.base import TrialJob
+
+    if rd.baseline_json.is_file():
+        return json.loads(rd.baseline_json.read_text())
+    result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(), workdir=str(rd.root / ".baseline"),
+                                    seed=0), shared)
+    shutil.rmtree(rd.root / ".baseline", ignore_errors=True)
+    if result.state != "COMPLETE":
+        raise UsageError(f"the baseline could not be exported or measured: {result.error}")
+    metrics = dict(result.metrics, accuracy_drop=0.0)
+    atomic_write_json(rd.baseline_json, metrics)
+    return metrics
+
+
+def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: dict[str, float],
+            wall_s: float, host: Any) -> SearchResult:
+    from orchestrator.report_md import ratios, render_markdown
+    from orchestrator.search.pareto import pareto_front
+
+    results = outcome.results
+    front = pareto_front(results, config.objectives)
+    rd.keep_artifacts(front, results, {r.number: Recipe.model_validate(r.recipe).to_yaml() for r in front},
+                      config.keep_all_artifacts)
+    rd.write_trials(results)
+    hv = driver.hypervolume(results)
+    pareto = {
+        "schema_version": PARETO_SCHEMA_VERSION,
+        "task": config.task.name,
+        "objectives": [o.model_dump() for o in config.objectives],
+        "constraints": {m: b.model_dump() for m, b in config.constraints.items()},
+        "baseline": baseline,
+        "ideal_point": driver.ideal,
+        "reference_point": driver.ref,
+        "hypervolume": hv,
+        "hypervolume_history": outcome.hypervolume_history,
+        "n_trials": {s: sum(r.state == s for r in results) for s in ("COMPLETE", "PRUNED", "FAIL")},
+        "n_feasible": sum(r.feasible for r in results),
+        "wall_time_s": wall_s,
+        "interrupted": outcome.interrupted,
+        "pareto": [{"number": r.number, "description": r.description, "recipe": r.recipe, "metrics": r.metrics,
+                    "ratios": ratios(r.metrics, baseline), "artifact": r.artifact} for r in front],
+    }
+    atomic_write_json(rd.pareto_json, pareto)
+    atomic_write_text(rd.report_md, render_markdown(config, baseline, front, results, hv))
+    host.run_end(config, rd.root, front)
+    return SearchResult(run_dir=rd.root, config=config, baseline=baseline, trials=results, pareto=front,
+                        hypervolume=hv, interrupted=outcome.interrupted)

@@ -1,0 +1,155 @@
+"""The run configuration: pydantic models loaded from YAML, validated once before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.errors import ConfigError, did_you_mean
+from orchestrator.metric_names import METRICS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Strict):
+    """A built-in task by name (``mnist1d``) or a user's task by import path (``pkg.mod:factory``)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task factory.")
+
+
+class Objective(_Strict):
+    metric: str
+    direction: Literal["maximize", "minimize"] | None = Field(
+        default=None, description="Defaults to the metric's natural direction.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"metric": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known(self) -> "Objective":
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric '{self.metric}'{did_you_mean(self.metric, list(METRICS))}")
+        if self.direction is None:
+            self.direction = METRICS[self.metric][0]  # type: ignore[assignment]
+        return self
+
+
+class Bound(_Strict):
+    """Feasible when ``min <= metric <= max``; either bound may be left out."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Bound":
+        if self.min is None and self.max is None:
+            raise ValueError("a constraint needs 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Budget(_Strict):
+    n_trials: int = Field(default=30, gt=0, description="Trials to finish (complete, pruned or failed).")
+    timeout: float | None = Field(default=None, gt=0, description="Stop dispatching new trials after this many seconds.")
+
+
+class SamplerConfig(_Strict):
+    name: Literal["tpe", "nsga2", "random"] = "tpe"
+    n_startup_trials: int = Field(default=8, ge=0, description="TPE: random trials before the model kicks in.")
+    population_size: int = Field(default=16, ge=2, description="NSGA-II population size.")
+
+
+class LatencyConfig(_Strict):
+    runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
+    batch_size: int = Field(default=256, gt=0)
+    threads: int = Field(default=1, gt=0)
+    warmup: int = Field(default=5, ge=0)
+    repeats: int = Field(default=30, gt=0)
+
+
+class ExecutionConfig(_Strict):
+    executor: Literal["local"] = Field(default="local", description="Where trials run: 'local' runs them "
+                                       "one at a time in the driver process.")
+
+
+class RunConfig(_Strict):
+    task: TaskConfig
+    search_space: str = Field(default="default", description="A built-in space name or a path to a YAML file.")
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [Objective(metric=m) for m in ("accuracy", "size_mb", "latency_ms")], min_length=1)
+    constraints: dict[str, Bound] = Field(default_factory=dict, description="Bounds on any metric, by name.")
+    budget: Budget = Field(default_factory=Budget)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    seed: int = 0
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    keep_all_artifacts: bool = Field(default=False, description="Keep every trial's model, not only the Pareto ones.")
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("constraints")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, Bound]) -> dict[str, Bound]:
+        for metric in value:
+            if metric not in METRICS:
+                raise ValueError(f"constraint on metric '{metric}' that nothing produces"
+                                 f"{did_you_mean(metric, list(METRICS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_objectives(self) -> "RunConfig":
+        names = [o.metric for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives name a metric twice: {names}")
+        return self
+
+
+def load_config(source: str | Path | dict | RunConfig) -> RunConfig:
+    """A RunConfig from a YAML path, a dict or a RunConfig; bad input raises one-line ConfigError."""
+    if isinstance(source, RunConfig):
+        return source
+    where = "config"
+    if not isinstance(source, dict):
+        path = Path(source)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            source = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}:" if mark else ""
+            raise ConfigError(f"{path}:{line} malformed YAML: {getattr(exc, 'problem', exc)}") from None
+        if not isinstance(source, dict):
+            raise ConfigError(f"{path}: expected a mapping of config fields at the top level")
+    try:
+        return RunConfig.model_validate(source)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"field '{loc}': {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

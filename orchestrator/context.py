@@ -1,0 +1,40 @@
+"""What a strategy sees of the trial it runs in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from orchestrator.task import Task, TaskData
+
+
+def _never_stop(epoch: int, val_metric: float) -> bool:
+    return False
+
+
+@dataclass
+class TrialContext:
+    """Shared, read-only inputs of one trial.
+
+    ``report_epoch(epoch, val_metric)`` records a point of the training curve and returns True
+    when the trial should stop (it is hopeless); the train stage must then return promptly.
+    """
+
+    task: Task
+    data: TaskData
+    teacher: nn.Module
+    seed: int
+    workdir: Path
+    runtime: str = "onnxruntime"
+    report_epoch: Callable[[int, float], bool] = _never_stop
+    log: Callable[[str], None] = field(default=lambda msg: None)
+
+    def example_inputs(self, batch_size: int = 8) -> torch.Tensor:
+        return self.task.example_inputs(self.data, batch_size)
+
+    def calibration_batches(self, n_batches: int = 8, batch_size: int = 64) -> list[torch.Tensor]:
+        return self.task.calibration_batches(self.data, n_batches, batch_size)

@@ -1,0 +1,55 @@
+"""The executor interface and the data a trial needs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from orchestrator.config import LatencyConfig
+from orchestrator.results import TrialResult
+from orchestrator.task import Task, TaskData
+
+
+@dataclass
+class SharedState:
+    """Inputs every trial shares; an executor ships them to its workers once per run."""
+
+    task: Task
+    data: TaskData
+    teacher: nn.Module
+    latency: LatencyConfig
+    baseline_accuracy: float | None
+
+
+@dataclass
+class TrialJob:
+    number: int
+    recipe: dict[str, Any]
+    workdir: str
+    seed: int
+
+
+class Executor(ABC):
+    """Runs trial jobs; ``wait`` returns at least one finished result while any is pending."""
+
+    #: How many trials may run at once.
+    capacity: int = 1
+
+    @abstractmethod
+    def start(self, shared: SharedState) -> None: ...
+
+    @abstractmethod
+    def submit(self, job: TrialJob) -> None: ...
+
+    @abstractmethod
+    def wait(self) -> list[TrialResult]: ...
+
+    @property
+    @abstractmethod
+    def pending(self) -> int: ...
+
+    def shutdown(self) -> None:
+        """Release workers; called once, also after an interruption."""

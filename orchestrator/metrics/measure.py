@@ -1,0 +1,52 @@
+"""Every metric of one candidate, measured on the artifact that would ship."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+from torch import nn
+
+from orchestrator.export import load_runner
+from orchestrator.metrics.latency import measure_latency
+from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
+
+if TYPE_CHECKING:
+    from orchestrator.config import LatencyConfig
+    from orchestrator.context import TrialContext
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", latency: "LatencyConfig",
+                      baseline_accuracy: float | None) -> dict[str, float]:
+    """accuracy (on the artifact), accuracy_drop, params, macs, size_mb, gzip_mb, latency_ms, latency_iqr_ms."""
+    runner = load_runner(artifact, threads=latency.threads)
+    x_test, y_test = ctx.data.test
+    logits = torch.cat([runner(x_test[i : i + 512]) for i in range(0, len(x_test), 512)])
+    accuracy = ctx.task.metric(logits, y_test)
+    if not math.isfinite(accuracy):
+        raise ValueError("the artifact produced a non-finite accuracy")
+    metrics: dict[str, float] = {"accuracy": accuracy}
+    if baseline_accuracy is not None:
+        metrics["accuracy_drop"] = (baseline_accuracy - accuracy) * 100.0
+    metrics["params"] = float(count_nonzero_params(model))
+    metrics["macs"] = float(count_macs(model, ctx.example_inputs(1)))
+    metrics.update(artifact_sizes(artifact))
+    batch = ctx.example_inputs(latency.batch_size)
+    with torch_threads(latency.threads):
+        stats = measure_latency(runner, batch, warmup=latency.warmup, repeats=latency.repeats)
+    metrics["latency_ms"] = stats.median_ms
+    metrics["latency_iqr_ms"] = stats.iqr_ms
+    return metrics

@@ -1,0 +1,119 @@
+"""Hyper-parameter spaces declared as data by strategies, turned into Optuna distributions here.
+
+A strategy declares ``space = {"ratio": Float(0.1, 0.9), "p": Choice([1, 2])}``. A search space
+YAML may narrow any of them: a list picks choices, ``{low, high}`` narrows a range, a scalar fixes
+the value. Narrowing never widens: a bound outside the declared range is a config error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import optuna.distributions as od
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.errors import ConfigError
+
+
+class _Param(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def distribution(self) -> od.BaseDistribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:
+        dist = self.distribution()
+        try:
+            return bool(dist._contains(dist.to_internal_repr(value)))
+        except (ValueError, TypeError):
+            return False
+
+
+class Float(_Param):
+    """A real-valued hyper-parameter in ``[low, high]``, optionally sampled on a log scale."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def __init__(self, low: float, high: float, **kw: Any) -> None:
+        super().__init__(low=low, high=high, **kw)
+
+    def distribution(self) -> od.FloatDistribution:
+        return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+
+class Int(_Param):
+    """An integer hyper-parameter in ``[low, high]``."""
+
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def __init__(self, low: int, high: int, **kw: Any) -> None:
+        super().__init__(low=low, high=high, **kw)
+
+    def distribution(self) -> od.IntDistribution:
+        return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
+
+class Choice(_Param):
+    """A categorical hyper-parameter."""
+
+    choices: tuple[Any, ...]
+
+    def __init__(self, choices: Any, **kw: Any) -> None:
+        super().__init__(choices=tuple(choices), **kw)
+
+    def distribution(self) -> od.CategoricalDistribution:
+        return od.CategoricalDistribution(self.choices)
+
+
+Param = Union[Float, Int, Choice]
+
+
+def narrow(param: Param, override: Any, where: str) -> Param:
+    """Apply a search-space override to a declared parameter, refusing to widen it."""
+    if isinstance(override, list):
+        choices = tuple(override)
+        if not choices:
+            raise ConfigError(f"{where}: an empty list of choices")
+        for c in choices:
+            if not param.contains(c):
+                raise ConfigError(f"{where}: {c!r} is outside the declared space {describe(param)}")
+        return Choice(choices)
+    if isinstance(override, dict):
+        if isinstance(param, Choice):
+            raise ConfigError(f"{where}: a categorical parameter takes a list of choices, not a range")
+        unknown = set(override) - {"low", "high", "log", "step"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown range key(s) {sorted(unknown)}; use low, high, log, step")
+        merged = param.model_dump() | override
+        if merged["low"] > merged["high"]:
+            raise ConfigError(f"{where}: low {merged['low']} is above high {merged['high']}")
+        if merged["low"] < param.low or merged["high"] > param.high:
+            raise ConfigError(f"{where}: range [{merged['low']}, {merged['high']}] widens the declared {describe(param)}")
+        return type(param)(**merged)
+    if not param.contains(override):
+        raise ConfigError(f"{where}: {override!r} is outside the declared space {describe(param)}")
+    return Choice((override,))
+
+
+def describe(param: Param) -> str:
+    if isinstance(param, Choice):
+        return "{" + ", ".join(repr(c) for c in param.choices) + "}"
+    scale = ", log" if param.log else ""
+    return f"[{param.low}, {param.high}{scale}]"
+
+
+def default_value(param: Param) -> Any:
+    """A representative value: the first choice, or the middle of a range (geometric on log scales)."""
+    if isinstance(param, Choice):
+        return param.choices[0]
+    if param.log:
+        mid = (param.low * param.high) ** 0.5
+    else:
+        mid = (param.low + param.high) / 2
+    return int(round(mid)) if isinstance(param, Int) else float(mid)

@@ -1,0 +1,75 @@
+"""Applies a Recipe to a copy of the baseline: score -> prune -> train -> quantize -> export -> measure."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from orchestrator.errors import InapplicableError
+from orchestrator.export import export_for_runtime
+from orchestrator.metrics.measure import measure_candidate
+from orchestrator.recipe import NONE, Recipe
+from orchestrator.strategies import STAGES
+
+if TYPE_CHECKING:
+    from orchestrator.config import LatencyConfig
+    from orchestrator.context import TrialContext
+    from orchestrator.pluginmanager import Catalogue
+
+
+@dataclass
+class Candidate:
+    model: nn.Module
+    artifact: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Candidate:
+    """Run the recipe's stages on a copy of ``ctx.teacher`` and write the deployable artifact."""
+    model = copy.deepcopy(ctx.teacher).eval()
+    strategies = {}
+    for stage, choice in recipe.stages():
+        if choice.strategy == NONE and stage == "score":
+            continue
+        family = STAGES[stage]
+        strategy = catalogue.family(family).get(choice.strategy)
+        if strategy is None:
+            raise InapplicableError(f"no plugin provides {family} '{choice.strategy}'")
+        reason = strategy.applicable(model, ctx)
+        if reason:
+            raise InapplicableError(f"{family} '{choice.strategy}': {reason}")
+        strategies[stage] = strategy
+
+    pruner = strategies["prune"]
+    scores = None
+    if pruner.needs_scores:
+        if "score" not in strategies:
+            raise InapplicableError(f"pruner '{pruner.name}' needs a scorer and the recipe names none")
+        scores = strategies["score"].score(model, ctx, recipe.score.params)
+    model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
+    model = strategies["train"].train(model, ctx, recipe.train.params).eval()
+
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    fp32 = export_for_runtime(model, ctx.example_inputs(8), ctx.workdir, ctx.runtime, ctx.task.input_name)
+    quantizer = strategies["quantize"]
+    if quantizer.name == NONE:
+        artifact = fp32
+    else:
+        out = ctx.workdir / f"model-{quantizer.name}{fp32.suffix}"
+        artifact = quantizer.quantize(model, fp32, out, ctx, recipe.quantize.params)
+        if artifact != fp32:
+            fp32.unlink(missing_ok=True)
+    final = ctx.workdir / f"model{artifact.suffix}"
+    artifact.replace(final)
+    return Candidate(model=model, artifact=final)
+
+
+def run_recipe(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue", latency: "LatencyConfig",
+               baseline_accuracy: float | None) -> Candidate:
+    candidate = compress(recipe, ctx, catalogue)
+    candidate.metrics = measure_candidate(candidate.model, candidate.artifact, ctx, latency, baseline_accuracy)
+    return candidate

@@ -1,0 +1,185 @@
+"""Loads plugins and exposes them through a typed facade; the core never calls ``pm.hook``.
+
+Built-in plugins (``orchestrator_plugins.BUILTIN_PLUGINS``) and third-party plugins (entry
+points in the ``orchestrator`` group) are registered through the same ``pm.register`` path.
+``ORCHESTRATOR_BLOCK_PLUGINS`` (comma-separated plugin names) keeps named plugins from loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import pluggy
+
+from orchestrator import hookspecs
+from orchestrator.errors import PluginError
+from orchestrator.strategies import FAMILIES, Strategy
+
+BLOCK_ENV = "ORCHESTRATOR_BLOCK_PLUGINS"
+_REGISTER_HOOKS = {
+    "scorer": "orchestrator_register_scorers",
+    "pruner": "orchestrator_register_pruners",
+    "distiller": "orchestrator_register_distillers",
+    "quantizer": "orchestrator_register_quantizers",
+}
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str] = field(default_factory=list)
+    strategies: dict[str, list[str]] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Catalogue:
+    """Every strategy and task the loaded plugins provide, by family and name."""
+
+    strategies: dict[str, dict[str, Strategy]] = field(default_factory=lambda: {f: {} for f in FAMILIES})
+    tasks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def family(self, family: str) -> dict[str, Strategy]:
+        return self.strategies[family]
+
+
+def blocked_plugins() -> set[str]:
+    return {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+
+
+class PluginHost:
+    """The typed facade over the pluggy manager."""
+
+    def __init__(self, extra_plugins: list[tuple[str, object]] = ()) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, tuple[str | None, str | None]] = {}
+        blocked = blocked_plugins()
+        from orchestrator_plugins import BUILTIN_PLUGINS
+
+        for modname in BUILTIN_PLUGINS:
+            if modname not in blocked:
+                self._register(modname, importlib.import_module(modname), ("compression-orchestrator", _own_version()))
+        for ep in md.entry_points(group=hookspecs.PROJECT):
+            if ep.name in blocked:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin names itself, never a bare traceback
+                dist = ep.dist.name if ep.dist else "unknown distribution"
+                raise PluginError(f"plugin '{ep.name}' ({dist}) failed to import: {type(exc).__name__}: {exc}; "
+                                  f"set {BLOCK_ENV}={ep.name} to run without it") from exc
+            self._register(ep.name, plugin, (ep.dist.name, ep.dist.version) if ep.dist else (None, None))
+        for name, plugin in extra_plugins:
+            if name not in blocked:
+                self._register(name, plugin, (None, None))
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{exc.plugin_name}': {exc}") from exc
+        self.catalogue = self._collect()
+
+    def _register(self, name: str, plugin: object, dist: tuple[str | None, str | None]) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{name}': {exc}") from exc
+        except ValueError as exc:
+            raise PluginError(f"plugin '{name}' is registered twice: {exc}") from exc
+        self._dists[name] = dist
+
+    def _call_each(self, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
+        # Each implementation gets a register callback bound to its plugin, so clashes name both.
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            register = make_register(impl.plugin_name)
+            try:
+                impl.function(*[{"register": register}[a] for a in impl.argnames])
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook_name}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    def _collect(self) -> Catalogue:
+        cat = Catalogue()
+        for family, hook_name in _REGISTER_HOOKS.items():
+            base = FAMILIES[family]
+
+            def make_register(plugin: str, family: str = family, base: type = base) -> Callable[[Any], None]:
+                def register(strategy: Any) -> None:
+                    if isinstance(strategy, type):
+                        strategy = strategy()
+                    if not isinstance(strategy, base):
+                        raise PluginError(f"plugin '{plugin}' registered {strategy!r} as a {family}, "
+                                          f"but it is not a {base.__name__}")
+                    _add(cat, family, strategy.name, strategy, plugin)
+                return register
+
+            self._call_each(hook_name, make_register)
+
+        def make_task_register(plugin: str) -> Callable[[str, Callable[..., Any]], None]:
+            def register(name: str, factory: Callable[..., Any]) -> None:
+                _add(cat, "task", name, factory, plugin)
+            return register
+
+        self._call_each("orchestrator_register_tasks", make_task_register)
+        return cat
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def run_start(self, config: Any, run_dir: Any) -> None:
+        self.pm.hook.orchestrator_run_start(config=config, run_dir=run_dir)
+
+    def trial_start(self, number: int, recipe: dict) -> None:
+        self.pm.hook.orchestrator_trial_start(number=number, recipe=recipe)
+
+    def trial_end(self, result: Any) -> None:
+        self.pm.hook.orchestrator_trial_end(result=result)
+
+    def run_end(self, config: Any, run_dir: Any, pareto: list) -> None:
+        self.pm.hook.orchestrator_run_end(config=config, run_dir=run_dir, pareto=pareto)
+
+    # --- introspection -------------------------------------------------------------------
+    def plugins(self) -> list[PluginInfo]:
+        infos = {}
+        for name, plugin in self.pm.list_name_plugin():
+            dist, version = self._dists.get(name, (None, None))
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            infos[name] = PluginInfo(name, dist, version, hooks)
+        for (family, sname), owner in self.catalogue.owners.items():
+            info = infos[owner]
+            if family == "task":
+                info.tasks.append(sname)
+            else:
+                info.strategies.setdefault(family, []).append(sname)
+        return sorted(infos.values(), key=lambda i: i.name)
+
+
+def _add(cat: Catalogue, family: str, name: str, obj: Any, plugin: str) -> None:
+    key = (family, name)
+    if key in cat.owners:
+        raise PluginError(f"{family} '{name}' is registered by both plugin '{cat.owners[key]}' and plugin '{plugin}'")
+    cat.owners[key] = plugin
+    if family == "task":
+        cat.tasks[name] = obj
+    else:
+        cat.strategies[family][name] = obj
+
+
+def _own_version() -> str:
+    from orchestrator._version import __version__
+
+    return __version__
+
+
+@lru_cache(maxsize=1)
+def get_host() -> PluginHost:
+    """The process-wide plugin host (plugins load once per process)."""
+    return PluginHost()

@@ -1,0 +1,74 @@
+"""A Recipe: one strategy (or ``none``) per stage with its hyper-parameters, as plain data.
+
+Recipes serialise to YAML and replay exactly on the same baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.strategies import STAGES
+
+if TYPE_CHECKING:
+    from orchestrator.pluginmanager import Catalogue
+
+NONE = "none"
+
+
+class StageChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = NONE
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    """Stages in canonical order: score -> prune -> train -> quantize (export and measure follow)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: StageChoice = Field(default_factory=StageChoice)
+    prune: StageChoice = Field(default_factory=StageChoice)
+    train: StageChoice = Field(default_factory=StageChoice)
+    quantize: StageChoice = Field(default_factory=StageChoice)
+
+    def stages(self) -> list[tuple[str, StageChoice]]:
+        return [(stage, getattr(self, stage)) for stage in STAGES]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Recipe":
+        return cls.model_validate(yaml.safe_load(text) or {})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recipe":
+        return cls.from_yaml(Path(path).read_text())
+
+    def describe(self, catalogue: "Catalogue | None" = None) -> str:
+        """The recipe in words: ``channel ratio=0.5 by magnitude -> kd T=4 -> static-int8``."""
+        parts = []
+        for stage, choice in self.stages():
+            if choice.strategy == NONE and not (stage == "train" and choice.params.get("epochs")):
+                continue
+            if stage == "score":
+                continue
+            text = _describe(catalogue, STAGES[stage], choice)
+            if stage == "prune" and self.score.strategy != NONE:
+                text += " by " + _describe(catalogue, "scorer", self.score)
+            if stage == "train" and choice.strategy == NONE:
+                text = "fine-tune " + text.removeprefix("none ").strip()
+            parts.append(text)
+        return " -> ".join(parts) or "baseline"
+
+
+def _describe(catalogue: "Catalogue | None", family: str, choice: StageChoice) -> str:
+    strategy = catalogue.family(family).get(choice.strategy) if catalogue else None
+    if strategy is not None:
+        return strategy.describe(choice.params)
+    return choice.strategy + "".join(f" {k}={v}" for k, v in choice.params.items())

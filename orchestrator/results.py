@@ -1,0 +1,31 @@
+"""What a trial leaves behind: its state, recipe, metrics, curve and error."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+State = Literal["COMPLETE", "PRUNED", "FAIL"]
+
+
+class TrialResult(BaseModel):
+    number: int
+    state: State
+    recipe: dict[str, Any]
+    description: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    #: validation metric after each training epoch
+    curve: list[float] = Field(default_factory=list)
+    #: constraint name -> violation (<= 0 means satisfied), as told to Optuna
+    constraints: dict[str, float] = Field(default_factory=dict)
+    feasible: bool = False
+    #: the artifact's path relative to the run directory, while it is kept
+    artifact: str | None = None
+    error: str | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return self.finished_at - self.started_at

@@ -1,0 +1,56 @@
+"""The files of a run directory; every write is atomic."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from orchestrator.atomic import atomic_write_json, atomic_write_text
+from orchestrator.results import TrialResult
+
+
+class RunDir:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    study_log = property(lambda self: self.root / "study.log")
+    trials_jsonl = property(lambda self: self.root / "trials.jsonl")
+    pareto_json = property(lambda self: self.root / "pareto.json")
+    report_md = property(lambda self: self.root / "report.md")
+    baseline_json = property(lambda self: self.root / "baseline.json")
+    artifacts = property(lambda self: self.root / "artifacts")
+
+    def trial_dir(self, number: int) -> Path:
+        return self.artifacts / f"trial-{number}"
+
+    def read_trials(self) -> list[TrialResult]:
+        if not self.trials_jsonl.is_file():
+            return []
+        return [TrialResult.model_validate_json(line) for line in self.trials_jsonl.read_text().splitlines() if line]
+
+    def write_trials(self, results: list[TrialResult]) -> None:
+        atomic_write_text(self.trials_jsonl, "".join(r.model_dump_json() + "\n" for r in results))
+
+    def keep_artifacts(self, keep: list[TrialResult], results: list[TrialResult], recipes_yaml: dict[int, str],
+                       keep_all: bool) -> None:
+        """Give kept trials their recipe.yaml and metrics.json; remove the other trials' files."""
+        kept = {r.number for r in keep}
+        for r in results:
+            folder = self.trial_dir(r.number)
+            if r.number in kept:
+                atomic_write_text(folder / "recipe.yaml", recipes_yaml[r.number])
+                atomic_write_json(folder / "metrics.json", r.metrics)
+            elif not keep_all:
+                shutil.rmtree(folder, ignore_errors=True)
+                r.artifact = None
+
+    def relative(self, path: str | Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    def read_json(self, path: Path) -> dict:
+        return json.loads(path.read_text())

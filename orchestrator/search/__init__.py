@@ -1,0 +1,1 @@
+"""The search: samplers, the conditional recipe space, the Pareto front and the ask/tell driver."""

@@ -1,0 +1,106 @@
+"""From an Optuna trial to a Recipe, over the conditional space, and back (for enqueued recipes).
+
+Parameter names are ``<stage>`` for the strategy and ``<stage>.<strategy>.<param>`` for its
+hyper-parameters, so a strategy's parameters exist only in trials that chose it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from orchestrator.params import Choice, Float, Int, Param, default_value
+from orchestrator.pluginmanager import Catalogue
+from orchestrator.recipe import NONE, Recipe, StageChoice
+from orchestrator.spaces import SearchSpace
+
+#: The order stages are sampled in: the pruner decides whether a scorer is needed.
+SAMPLE_ORDER = ("prune", "score", "train", "quantize")
+
+
+def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
+    if isinstance(param, Choice):
+        return trial.suggest_categorical(name, list(param.choices))
+    if isinstance(param, Int):
+        return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
+    assert isinstance(param, Float)
+    return trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
+
+
+def sample_recipe(trial: optuna.Trial, space: SearchSpace, catalogue: Catalogue) -> Recipe:
+    chosen: dict[str, StageChoice] = {}
+    for stage in SAMPLE_ORDER:
+        if stage == "score":
+            pruner = catalogue.family("pruner")[chosen["prune"].strategy]
+            scorers = [s for s in space.strategies("score") if s != NONE]
+            if not pruner.needs_scores or not scorers:
+                chosen[stage] = StageChoice()
+                continue
+            options = scorers
+        else:
+            options = space.strategies(stage)
+        name = trial.suggest_categorical(stage, options)
+        params = {p: _suggest(trial, f"{stage}.{name}.{p}", param) for p, param in space.stages[stage][name].items()}
+        chosen[stage] = StageChoice(strategy=name, params=params)
+    return Recipe(**chosen)
+
+
+def recipe_params(recipe: Recipe, space: SearchSpace, catalogue: Catalogue) -> dict[str, Any] | None:
+    """The Optuna params that make ``sample_recipe`` return ``recipe``; None if the space excludes it."""
+    params: dict[str, Any] = {}
+    for stage, choice in recipe.stages():
+        if stage == "score" and choice.strategy == NONE:
+            continue
+        if choice.strategy not in space.stages[stage]:
+            return None
+        params[stage] = choice.strategy
+        for p, param in space.stages[stage][choice.strategy].items():
+            value = choice.params.get(p)
+            if value is None or not param.contains(value):
+                return None
+            params[f"{stage}.{choice.strategy}.{p}"] = value
+    return params
+
+
+def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: str, **fixed: Any) -> StageChoice:
+    family = {"score": "scorer", "prune": "pruner", "train": "distiller", "quantize": "quantizer"}[stage]
+    strategy = catalogue.family(family)[name]
+    params = {}
+    for p, param in space.stages[stage][name].items():
+        value = fixed.get(p, strategy.defaults.get(p))
+        params[p] = value if value is not None and param.contains(value) else default_value(param)
+    return StageChoice(strategy=name, params=params)
+
+
+def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
+    """The baseline and one sensible single-technique recipe per family, as a practitioner would try them.
+
+    Pruning is followed by default fine-tuning, distillation comes after the default pruning
+    (distilling into an unchanged model changes nothing), quantization runs on the baseline.
+    """
+    recipes: list[Recipe] = []
+    train = space.strategies("train")
+    finetune = NONE if NONE in train else None
+    rest = StageChoice()
+    if finetune:
+        recipes.append(Recipe(train=_with_defaults(space, catalogue, "train", NONE, epochs=0)))
+        rest = recipes[0].train
+    scorers = [s for s in space.strategies("score") if s != NONE]
+    pruners = [p for p in space.strategies("prune") if p != NONE]
+    first_prune = None
+    for p in pruners:
+        prune = _with_defaults(space, catalogue, "prune", p)
+        needs = catalogue.family("pruner")[p].needs_scores
+        score = _with_defaults(space, catalogue, "score", scorers[0]) if needs and scorers else StageChoice()
+        tune = _with_defaults(space, catalogue, "train", finetune) if finetune else StageChoice()
+        recipes.append(Recipe(score=score, prune=prune, train=tune))
+        first_prune = first_prune or (score, prune)
+    for d in train:
+        if d != NONE and first_prune:
+            recipes.append(Recipe(score=first_prune[0], prune=first_prune[1],
+                                  train=_with_defaults(space, catalogue, "train", d)))
+    for q in space.strategies("quantize"):
+        if q != NONE:
+            recipes.append(Recipe(train=rest, quantize=_with_defaults(space, catalogue, "quantize", q)))
+    return recipes

@@ -1,0 +1,124 @@
+"""Search spaces: which strategies each stage may use, and narrowed hyper-parameter ranges.
+
+A space is YAML, built in (``search_spaces/*.yaml``, resolvable by name after ``pip install``)
+or a user's file::
+
+    description: Structured pruning, distillation and int8.
+    stages:
+      score:    {magnitude: {p: [1, 2]}}
+      prune:    {none: {}, channel: {ratio: {low: 0.1, high: 0.7}}}
+      train:    {none: {epochs: {low: 0, high: 8}}, kd: {}}
+      quantize: {none: {}, static-int8: {}}
+
+A stage left out is ``none``. Each strategy maps to overrides of its declared parameters
+(see :func:`orchestrator.params.narrow`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ConfigError, did_you_mean
+from orchestrator.params import Param, narrow
+from orchestrator.pluginmanager import Catalogue
+from orchestrator.recipe import NONE
+from orchestrator.strategies import STAGES
+
+SPACES_PACKAGE = "orchestrator_search_spaces"
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    description: str
+    #: stage -> strategy name -> parameter name -> Param
+    stages: dict[str, dict[str, dict[str, Param]]]
+
+    def strategies(self, stage: str) -> list[str]:
+        return list(self.stages[stage])
+
+
+def builtin_spaces() -> dict[str, str]:
+    """Built-in space name -> description."""
+    out = {}
+    for entry in sorted(resources.files(SPACES_PACKAGE).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text()) or {}
+            out[entry.name.removesuffix(".yaml")] = str(data.get("description", "")).strip()
+    return out
+
+
+def read_space(name_or_path: str) -> tuple[str, dict]:
+    """The raw mapping of a built-in space (by name) or a YAML file (by path)."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"field 'search_space': no such file {name_or_path}")
+        text, name = path.read_text(), path.stem
+    else:
+        entry = resources.files(SPACES_PACKAGE) / f"{name_or_path}.yaml"
+        if not entry.is_file():
+            raise ConfigError(f"field 'search_space': unknown space '{name_or_path}'"
+                              f"{did_you_mean(name_or_path, list(builtin_spaces()))}")
+        text, name = entry.read_text(), name_or_path
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"search space '{name}': malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"search space '{name}': expected a mapping with 'stages'")
+    return name, data
+
+
+def resolve_space(name_or_path: str, catalogue: Catalogue) -> SearchSpace:
+    """Load a space and check every strategy and parameter against the loaded plugins."""
+    name, data = read_space(name_or_path)
+    unknown = set(data) - {"description", "stages"}
+    if unknown:
+        raise ConfigError(f"search space '{name}': unknown key(s) {sorted(unknown)}; use description, stages")
+    raw_stages = data.get("stages") or {}
+    if not isinstance(raw_stages, dict):
+        raise ConfigError(f"search space '{name}': 'stages' must be a mapping of stage -> strategies")
+    bad = set(raw_stages) - set(STAGES)
+    if bad:
+        stage = sorted(bad)[0]
+        raise ConfigError(f"search space '{name}': unknown stage '{stage}'{did_you_mean(stage, list(STAGES))}")
+
+    stages: dict[str, dict[str, dict[str, Param]]] = {}
+    for stage, family in STAGES.items():
+        entries = raw_stages.get(stage) or {NONE: {}}
+        if isinstance(entries, list):  # a plain list of names keeps every declared range
+            entries = {e: {} for e in entries}
+        if not isinstance(entries, dict):
+            raise ConfigError(f"search space '{name}': stages.{stage} must map strategy names to parameters")
+        known = catalogue.family(family)
+        stages[stage] = {}
+        for sname, overrides in entries.items():
+            where = f"search space '{name}': stages.{stage}.{sname}"
+            if sname == NONE and stage == "score":
+                stages[stage][sname] = {}
+                continue
+            if sname not in known:
+                raise ConfigError(f"{where}: no plugin provides {family} '{sname}'{did_you_mean(sname, list(known))}")
+            stages[stage][sname] = _narrow_all(known[sname].space, overrides or {}, where)
+
+    needing = [p for p in stages["prune"] if catalogue.family("pruner")[p].needs_scores]
+    scorers = [s for s in stages["score"] if s != NONE]
+    if needing and not scorers:
+        raise ConfigError(f"search space '{name}': pruner '{needing[0]}' needs a scorer; list one under stages.score")
+    return SearchSpace(name=name, description=str(data.get("description", "")).strip(), stages=stages)
+
+
+def _narrow_all(declared: dict[str, Param], overrides: Any, where: str) -> dict[str, Param]:
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: expected a mapping of parameter -> override")
+    for pname in overrides:
+        if pname not in declared:
+            raise ConfigError(f"{where}: unknown parameter '{pname}'{did_you_mean(pname, list(declared))}")
+    return {p: narrow(param, overrides[p], f"{where}.{p}") if p in overrides else param
+            for p, param in declared.items()}

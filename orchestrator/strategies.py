@@ -1,0 +1,118 @@
+"""The four strategy families and their contracts.
+
+A strategy is a small object with a ``name``, a hyper-parameter ``space`` declared as data
+(see :mod:`orchestrator.params`), ``defaults`` (the sensible single-technique setting that is
+enqueued first), an applicability check and one method that does the work. Strategies are
+contributed by plugins through the ``orchestrator_register_*`` hooks.
+
+Every method receives a fresh copy of the model (the baseline is never mutated) and the
+:class:`TrialContext`; ``params`` holds one value per declared parameter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from orchestrator.params import Param
+
+if TYPE_CHECKING:
+    from orchestrator.context import TrialContext
+
+Scores = dict[str, torch.Tensor]
+
+
+class Strategy(ABC):
+    family: ClassVar[str]
+    name: ClassVar[str]
+    space: ClassVar[Mapping[str, Param]] = {}
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
+        """Return None when the strategy can run on ``model``, else the reason it cannot."""
+        return None
+
+    def describe(self, params: Mapping[str, Any]) -> str:
+        """The strategy with its parameters in words, for tables and reports."""
+        if not params:
+            return self.name
+        return self.name + " " + " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+
+
+class Scorer(Strategy):
+    """Importance of each parameter, elementwise.
+
+    ``score`` returns a mapping from parameter name (as in ``model.named_parameters()``) to a
+    non-negative tensor of the parameter's shape; higher means more important. Channel-level
+    scorers broadcast one value over the channel. Parameters left out are never pruned.
+    """
+
+    family: ClassVar[str] = "scorer"
+
+    @abstractmethod
+    def score(self, model: nn.Module, ctx: "TrialContext", params: Mapping[str, Any]) -> Scores: ...
+
+
+class Pruner(Strategy):
+    """Removes weights (unstructured) or whole channels (structured) by the scorer's importance.
+
+    ``prune`` returns the pruned model (it may modify and return ``model``). Masks, if any, are
+    made permanent: the returned model holds zeros or smaller tensors, no mask buffers.
+    """
+
+    family: ClassVar[str] = "pruner"
+    #: Whether a scorer must run first. The ``none`` pruner needs none.
+    needs_scores: ClassVar[bool] = True
+
+    @abstractmethod
+    def prune(self, model: nn.Module, scores: Scores | None, ctx: "TrialContext",
+              params: Mapping[str, Any]) -> nn.Module: ...
+
+
+class Distiller(Strategy):
+    """The train stage: fine-tunes the compressed student, optionally guided by the teacher
+    (``ctx.teacher``, the baseline). Reports per-epoch validation accuracy through
+    ``ctx.report_epoch`` and stops when it returns True."""
+
+    family: ClassVar[str] = "distiller"
+
+    @abstractmethod
+    def train(self, model: nn.Module, ctx: "TrialContext", params: Mapping[str, Any]) -> nn.Module: ...
+
+
+class Quantizer(Strategy):
+    """Turns the trained model into the deployable artifact for ``ctx.runtime``.
+
+    ``quantize`` receives the fp32 artifact the core exported (``fp32_path``) and writes its own
+    artifact to ``out_path`` (same suffix), returning the path of the file to ship.
+    """
+
+    family: ClassVar[str] = "quantizer"
+    #: The deployment runtimes this quantizer produces artifacts for.
+    runtimes: ClassVar[tuple[str, ...]] = ("onnxruntime",)
+
+    def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
+        if ctx.runtime not in self.runtimes:
+            return f"quantizer '{self.name}' targets {', '.join(self.runtimes)}, not runtime '{ctx.runtime}'"
+        return None
+
+    @abstractmethod
+    def quantize(self, model: nn.Module, fp32_path: Path, out_path: Path, ctx: "TrialContext",
+                 params: Mapping[str, Any]) -> Path: ...
+
+
+FAMILIES: dict[str, type[Strategy]] = {
+    "scorer": Scorer, "pruner": Pruner, "distiller": Distiller, "quantizer": Quantizer,
+}
+#: Recipe stage -> strategy family, in the canonical order.
+STAGES: dict[str, str] = {"score": "scorer", "prune": "pruner", "train": "distiller", "quantize": "quantizer"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)

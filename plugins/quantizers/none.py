@@ -1,0 +1,19 @@
+"""``none``: ships the fp32 artifact the core exported."""
+
+from __future__ import annotations
+
+from orchestrator import hookimpl
+from orchestrator.strategies import Quantizer
+
+
+class NoQuantizer(Quantizer):
+    name = "none"
+    runtimes = ("onnxruntime", "torch")
+
+    def quantize(self, model, fp32_path, out_path, ctx, params):
+        return fp32_path
+
+
+@hookimpl
+def orchestrator_register_quantizers(register):
+    register(NoQuantizer())

@@ -1,0 +1,1 @@
+"""Built-in search spaces (YAML), resolvable by name after a plain pip install."""
