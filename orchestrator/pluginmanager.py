@@ -66,8 +66,9 @@ class PluginHost:
         from orchestrator_plugins import BUILTIN_PLUGINS
 
         for modname in BUILTIN_PLUGINS:
-            if modname not in blocked:
-                self._register(modname, importlib.import_module(modname), ("compression-orchestrator", _own_version()))
+            if builtin_name(modname) not in blocked:
+                self._register(builtin_name(modname), importlib.import_module(modname),
+                               ("compression-orchestrator", _own_version()))
         for ep in md.entry_points(group=hookspecs.PROJECT):
             if ep.name in blocked:
                 continue
@@ -183,3 +184,8 @@ def _own_version() -> str:
 def get_host() -> PluginHost:
     """The process-wide plugin host (plugins load once per process)."""
     return PluginHost()
+
+
+def builtin_name(module: str) -> str:
+    """``orchestrator_plugins.pruners.channel`` -> ``builtin.pruners.channel``."""
+    return "builtin." + module.removeprefix("orchestrator_plugins.")
