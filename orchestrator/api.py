@@ -16,7 +16,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from orchestrator.atomic import atomic_write_json, atomic_write_text
 from orchestrator.config import RunConfig, dump_config, load_config
@@ -25,6 +25,9 @@ from orchestrator.export import Runner, load_runner
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
+
+if TYPE_CHECKING:
+    from orchestrator.pluginmanager import PluginHost
 
 PARETO_SCHEMA_VERSION = 1
 
@@ -82,8 +85,11 @@ class SearchResult:
 
 
 def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest", *, progress: bool = True,
-           log: Callable[[str], None] | None = None) -> SearchResult:
-    """Validate the config, prepare the baseline, search, and write the run directory."""
+           log: Callable[[str], None] | None = None, host: "PluginHost | None" = None) -> SearchResult:
+    """Validate the config, prepare the baseline, search, and write the run directory.
+
+    ``host`` replaces the process-wide plugin host (to run with plugins that are not installed).
+    """
     from rich.console import Console
 
     from orchestrator.baseline import prepare_baseline
@@ -94,9 +100,9 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     from orchestrator.tasks import resolve_task
 
     config = load_config(source)
-    host = get_host()
+    host = host or get_host()
     task = resolve_task(config.task, host.catalogue)
-    space = resolve_space(config.search_space, host.catalogue)  # every check before anything is written
+    space = resolve_space(config.search_space, host.catalogue, runtime=config.latency.runtime)  # every check before anything is written
     console = Console(stderr=True)
     log = log or (lambda msg: console.print(f"[dim]{msg}[/dim]"))
 
@@ -111,13 +117,14 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     base = prepare_baseline(task, data, config.seed, log=log)
     log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
         f"{' (cached)' if base.cached else ''}")
-    shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None)
+    shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None,
+                         catalogue=host.catalogue)
     baseline_metrics = _measure_baseline(rd, shared)
     shared.baseline_accuracy = baseline_metrics["accuracy"]
 
     executor = LocalExecutor()
     executor.start(shared)
-    from orchestrator.search.driver import Driver
+    from orchestrator.study.driver import Driver
 
     with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
         driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
@@ -141,8 +148,8 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
 
     if rd.baseline_json.is_file():
         return json.loads(rd.baseline_json.read_text())
-    result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(), workdir=str(rd.root / ".baseline"),
-                                    seed=0), shared)
+    result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(), workdir=str(rd.root / ".baseline")),
+                           shared)
     shutil.rmtree(rd.root / ".baseline", ignore_errors=True)
     if result.state != "COMPLETE":
         raise UsageError(f"the baseline could not be exported or measured: {result.error}")
@@ -154,7 +161,7 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
 def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: dict[str, float],
             wall_s: float, host: Any) -> SearchResult:
     from orchestrator.report_md import ratios, render_markdown
-    from orchestrator.search.pareto import pareto_front
+    from orchestrator.study.pareto import pareto_front
 
     results = outcome.results
     front = pareto_front(results, config.objectives)

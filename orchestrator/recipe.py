@@ -35,6 +35,8 @@ class Recipe(BaseModel):
     prune: StageChoice = Field(default_factory=StageChoice)
     train: StageChoice = Field(default_factory=StageChoice)
     quantize: StageChoice = Field(default_factory=StageChoice)
+    #: Seeds the trial's training and sampling of batches; replaying with it reproduces the trial.
+    seed: int = 0
 
     def stages(self) -> list[tuple[str, StageChoice]]:
         return [(stage, getattr(self, stage)) for stage in STAGES]

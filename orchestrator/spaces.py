@@ -16,7 +16,7 @@ A stage left out is ``none``. Each strategy maps to overrides of its declared pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ class SearchSpace:
     description: str
     #: stage -> strategy name -> parameter name -> Param
     stages: dict[str, dict[str, dict[str, Param]]]
+    #: strategies left out because they cannot serve the run's runtime
+    skipped: list[str] = field(default_factory=list)
 
     def strategies(self, stage: str) -> list[str]:
         return list(self.stages[stage])
@@ -75,8 +77,12 @@ def read_space(name_or_path: str) -> tuple[str, dict]:
     return name, data
 
 
-def resolve_space(name_or_path: str, catalogue: Catalogue) -> SearchSpace:
-    """Load a space and check every strategy and parameter against the loaded plugins."""
+def resolve_space(name_or_path: str, catalogue: Catalogue, runtime: str | None = None) -> SearchSpace:
+    """Load a space and check every strategy and parameter against the loaded plugins.
+
+    With ``runtime``, quantizers that cannot produce an artifact for it are left out (and listed
+    in ``SearchSpace.skipped``); a space left with no quantizer at all is an error.
+    """
     name, data = read_space(name_or_path)
     unknown = set(data) - {"description", "stages"}
     if unknown:
@@ -107,11 +113,21 @@ def resolve_space(name_or_path: str, catalogue: Catalogue) -> SearchSpace:
                 raise ConfigError(f"{where}: no plugin provides {family} '{sname}'{did_you_mean(sname, list(known))}")
             stages[stage][sname] = _narrow_all(known[sname].space, overrides or {}, where)
 
+    skipped = []
+    if runtime is not None:
+        quantizers = catalogue.family("quantizer")
+        for q in list(stages["quantize"]):
+            if runtime not in quantizers[q].runtimes:
+                skipped.append(f"quantizer '{q}' (targets {', '.join(quantizers[q].runtimes)})")
+                del stages["quantize"][q]
+        if not stages["quantize"]:
+            raise ConfigError(f"search space '{name}': no quantizer in stages.quantize targets runtime '{runtime}'")
     needing = [p for p in stages["prune"] if catalogue.family("pruner")[p].needs_scores]
     scorers = [s for s in stages["score"] if s != NONE]
     if needing and not scorers:
         raise ConfigError(f"search space '{name}': pruner '{needing[0]}' needs a scorer; list one under stages.score")
-    return SearchSpace(name=name, description=str(data.get("description", "")).strip(), stages=stages)
+    return SearchSpace(name=name, description=str(data.get("description", "")).strip(), stages=stages,
+                       skipped=skipped)
 
 
 def _narrow_all(declared: dict[str, Param], overrides: Any, where: str) -> dict[str, Param]:

@@ -10,3 +10,28 @@ def quick_config(**overrides) -> dict:
               "latency": {"batch_size": 64, "repeats": 5, "warmup": 1}}
     config.update(overrides)
     return config
+
+
+class RecordingPlugin:
+    """Records every lifecycle hook call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    from orchestrator import hookimpl as _hookimpl
+
+    @_hookimpl
+    def orchestrator_run_start(self, config, run_dir):
+        self.calls.append(("run_start", run_dir))
+
+    @_hookimpl
+    def orchestrator_trial_start(self, number, recipe):
+        self.calls.append(("trial_start", number))
+
+    @_hookimpl
+    def orchestrator_trial_end(self, result):
+        self.calls.append(("trial_end", result.number))
+
+    @_hookimpl
+    def orchestrator_run_end(self, config, run_dir, pareto):
+        self.calls.append(("run_end", len(pareto)))

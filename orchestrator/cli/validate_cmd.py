@@ -22,9 +22,11 @@ def validate(config: Path = typer.Argument(..., help="Run config (YAML).")) -> N
     cfg = load_config(config)
     host = get_host()
     task = resolve_task(cfg.task, host.catalogue)
-    space = resolve_space(cfg.search_space, host.catalogue)
+    space = resolve_space(cfg.search_space, host.catalogue, runtime=cfg.latency.runtime)
     stages = "; ".join(f"{stage}: {', '.join(names)}" for stage, names in
                        ((s, space.strategies(s)) for s in space.stages))
     out_console.print(f"OK {config}: task '{task.name}', search space '{space.name}' ({stages}), "
                       f"{cfg.budget.n_trials} trials, objectives "
                       f"{', '.join(f'{o.direction} {o.metric}' for o in cfg.objectives)}")
+    for skipped in space.skipped:
+        out_console.print(f"note: {skipped} is left out: the config's runtime is '{cfg.latency.runtime}'")

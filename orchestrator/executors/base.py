@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from orchestrator.config import LatencyConfig
+from orchestrator.pluginmanager import Catalogue
 from orchestrator.results import TrialResult
 from orchestrator.task import Task, TaskData
 
@@ -22,6 +23,8 @@ class SharedState:
     teacher: nn.Module
     latency: LatencyConfig
     baseline_accuracy: float | None
+    #: the driver's strategies, so workers run exactly what the driver validated
+    catalogue: Catalogue
 
 
 @dataclass
@@ -29,7 +32,6 @@ class TrialJob:
     number: int
     recipe: dict[str, Any]
     workdir: str
-    seed: int
 
 
 class Executor(ABC):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from pathlib import Path
 
 import torch
 
@@ -11,24 +12,22 @@ from orchestrator.context import TrialContext
 from orchestrator.errors import InapplicableError
 from orchestrator.executors.base import SharedState, TrialJob
 from orchestrator.pipeline import run_recipe
-from orchestrator.pluginmanager import get_host
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
-from pathlib import Path
 
 
 def execute_trial(job: TrialJob, shared: SharedState) -> TrialResult:
     started = time.time()
     curve: list[float] = []
     recipe = Recipe.model_validate(job.recipe)
-    catalogue = get_host().catalogue
+    catalogue = shared.catalogue
 
     def report_epoch(epoch: int, value: float) -> bool:
         curve.append(value)
         return False
 
-    torch.manual_seed(job.seed)
-    ctx = TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=job.seed,
+    torch.manual_seed(recipe.seed)
+    ctx = TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=recipe.seed,
                        workdir=Path(job.workdir), runtime=shared.latency.runtime, report_epoch=report_epoch)
     result = TrialResult(number=job.number, state="FAIL", recipe=job.recipe, description=recipe.describe(catalogue),
                          started_at=started)

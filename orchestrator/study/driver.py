@@ -18,9 +18,9 @@ from orchestrator.pluginmanager import PluginHost
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
-from orchestrator.search.pareto import constraint_violations, hypervolume, pareto_front, reference
-from orchestrator.search.samplers import make_sampler
-from orchestrator.search.sampling import default_recipes, recipe_params, sample_recipe
+from orchestrator.study.pareto import constraint_violations, hypervolume, pareto_front, reference
+from orchestrator.study.samplers import make_sampler
+from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
 from orchestrator.spaces import SearchSpace
 
 STUDY_NAME = "orchestrator"
@@ -66,11 +66,11 @@ class Driver:
                        and time.monotonic() < deadline):
                     trial = study.ask()
                     recipe = sample_recipe(trial, self.space, self.host.catalogue)
+                    recipe.seed = self.config.seed + trial.number
                     in_flight[trial.number] = trial
                     self.host.trial_start(trial.number, recipe.model_dump())
                     self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
-                                                  workdir=str(self.run_dir.trial_dir(trial.number)),
-                                                  seed=self.config.seed + trial.number))
+                                                  workdir=str(self.run_dir.trial_dir(trial.number))))
                 if not in_flight:
                     break
                 for result in self.executor.wait():

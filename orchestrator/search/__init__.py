@@ -1,1 +1,0 @@
-"""The search: samplers, the conditional recipe space, the Pareto front and the ask/tell driver."""

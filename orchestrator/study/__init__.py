@@ -1,0 +1,1 @@
+"""The Optuna study: samplers, the conditional recipe space, the Pareto front and the ask/tell driver."""

@@ -1,0 +1,194 @@
+"""End-to-end searches on the small digits task through the Python API."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import yaml
+
+import orchestrator
+from orchestrator.errors import UsageError
+from orchestrator.export import load_runner
+from orchestrator.recipe import Recipe
+
+from helpers import RecordingPlugin, quick_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One 5-trial search shared by the read-only tests below; no warnings may be raised."""
+    out = tmp_path_factory.mktemp("run")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = orchestrator.search(quick_config(budget={"n_trials": 5}), out=out, progress=False)
+    return result, out, caught
+
+
+def test_search_prints_no_deprecation_warnings(run):
+    _, _, caught = run
+    bad = [w for w in caught if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))]
+    assert not bad, [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in bad]
+
+
+def test_run_directory_holds_the_documented_files(run):
+    result, out, _ = run
+    for name in ("config.yaml", "study.log", "trials.jsonl", "pareto.json", "report.md"):
+        assert (out / name).is_file(), name
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["sampler"]["name"] == "tpe" and config["latency"]["runtime"] == "onnxruntime"  # defaults filled in
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 5
+    first = json.loads(lines[0])
+    assert {"number", "state", "recipe", "metrics", "error"} <= set(first)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_baseline_and_single_technique_recipes_run_first(run):
+    result, _, _ = run
+    assert Recipe.model_validate(result.trials[0].recipe).describe() == "baseline"
+    assert result.trials[0].metrics["accuracy_drop"] == pytest.approx(0.0, abs=1e-9)
+    words = [t.description for t in result.trials[1:4]]
+    assert any(w.startswith("channel") and "fine-tune" in w for w in words)
+    assert any("kd" in w for w in words)
+
+
+def test_pareto_json_lists_only_feasible_nondominated_trials(run):
+    result, out, _ = run
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert pareto["schema_version"] == 1
+    assert [o["metric"] for o in pareto["objectives"]] == ["accuracy", "size_mb", "latency_ms"]
+    assert pareto["constraints"] == {"accuracy_drop": {"min": None, "max": 5.0}}
+    numbers = [p["number"] for p in pareto["pareto"]]
+    assert numbers and numbers == [t.number for t in result.pareto]
+    by_number = {t.number: t for t in result.trials}
+    for n in numbers:
+        assert by_number[n].feasible and by_number[n].metrics["accuracy_drop"] <= 5.0
+    assert 0.0 < pareto["hypervolume"] <= 1.0
+    assert len(pareto["hypervolume_history"]) == 5
+    assert pareto["baseline"]["size_mb"] > 0
+
+
+def test_only_pareto_trials_keep_artifacts_with_recipe_and_metrics(run):
+    result, out, _ = run
+    kept = sorted(p.name for p in (out / "artifacts").iterdir())
+    assert kept == sorted(f"trial-{t.number}" for t in result.pareto)
+    for t in result.pareto:
+        folder = out / "artifacts" / f"trial-{t.number}"
+        assert (folder / "model.onnx").is_file()
+        assert Recipe.load(folder / "recipe.yaml") == Recipe.model_validate(t.recipe)
+        assert json.loads((folder / "metrics.json").read_text()) == t.metrics
+
+
+def test_recorded_metrics_are_those_of_the_shipped_file(run, digits_task, digits_data):
+    result, out, _ = run
+    for t in result.pareto:
+        path = result.artifact(t.number)
+        assert t.metrics["size_mb"] == pytest.approx(path.stat().st_size / 1e6)
+        x, y = digits_data.test
+        assert digits_task.metric(load_runner(path)(x), y) == pytest.approx(t.metrics["accuracy"])
+
+
+def test_a_recipe_replays_to_the_same_accuracy_and_size(run, tmp_path):
+    from orchestrator.context import TrialContext
+    from orchestrator.pipeline import run_recipe
+
+    result, out, _ = run
+    t = result.pareto[-1]
+    recipe = result.recipe(t.number)
+    teacher = _teacher_of(result)
+    ctx = TrialContext(task=teacher[0], data=teacher[1], teacher=teacher[2], seed=recipe.seed, workdir=tmp_path)
+    torch.manual_seed(recipe.seed)
+    again = run_recipe(recipe, ctx, _catalogue(), result.config.latency, result.baseline["accuracy"])
+    assert again.metrics["accuracy"] == pytest.approx(t.metrics["accuracy"])
+    assert again.metrics["size_mb"] == pytest.approx(t.metrics["size_mb"], rel=0.01)
+
+
+def _catalogue():
+    from orchestrator.pluginmanager import get_host
+
+    return get_host().catalogue
+
+
+def _teacher_of(result):
+    from orchestrator.baseline import prepare_baseline
+    from orchestrator.tasks import resolve_task
+
+    task = resolve_task(result.config.task, _catalogue())
+    data = task.load_data(result.config.seed)
+    return task, data, prepare_baseline(task, data, result.config.seed, log=lambda m: None).model
+
+
+def test_open_reads_a_finished_run_and_exports_a_trial(run, tmp_path):
+    result, out, _ = run
+    again = orchestrator.SearchResult.open(out)
+    assert [t.number for t in again.pareto] == [t.number for t in result.pareto]
+    n = result.pareto[0].number
+    path = again.export(n, tmp_path / "deploy")
+    assert path.name == "model.onnx" and (tmp_path / "deploy" / "recipe.yaml").is_file()
+    predict = again.load(n)
+    assert predict(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+
+
+def test_rerunning_the_directory_continues_the_study(tmp_path):
+    out = tmp_path / "run"
+    first = orchestrator.search(quick_config(budget={"n_trials": 2}), out=out, progress=False)
+    second = orchestrator.search(quick_config(budget={"n_trials": 4}), out=out, progress=False)
+    assert [t.number for t in second.trials] == [0, 1, 2, 3]
+    assert [(t.recipe, t.metrics) for t in second.trials[:2]] == [(t.recipe, t.metrics) for t in first.trials]
+
+
+def test_a_different_config_on_the_same_directory_is_refused(tmp_path):
+    out = tmp_path / "run"
+    orchestrator.search(quick_config(budget={"n_trials": 1}), out=out, progress=False)
+    with pytest.raises(UsageError, match="different config"):
+        orchestrator.search(quick_config(budget={"n_trials": 1}, seed=3), out=out, progress=False)
+
+
+def test_seeded_runs_sample_the_same_recipes(tmp_path):
+    config = quick_config(budget={"n_trials": 6}, sampler={"name": "tpe", "n_startup_trials": 2})
+    a = orchestrator.search(config, out=tmp_path / "a", progress=False)
+    b = orchestrator.search(config, out=tmp_path / "b", progress=False)
+    assert [t.recipe for t in a.trials] == [t.recipe for t in b.trials]
+    assert len({json.dumps(t.recipe, sort_keys=True) for t in a.trials}) == 6
+
+
+def test_impossible_constraints_give_an_empty_front_said_plainly(tmp_path):
+    config = quick_config(budget={"n_trials": 2}, constraints={"size_mb": {"max": 1e-6}})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False)
+    assert result.pareto == []
+    assert all(not t.feasible for t in result.trials)
+    assert "No trial met every constraint" in (tmp_path / "run" / "report.md").read_text()
+    assert json.loads((tmp_path / "run" / "pareto.json").read_text())["pareto"] == []
+
+
+def test_a_failing_strategy_fails_its_trial_only_and_hooks_see_everything(tmp_path):
+    from orchestrator import hookimpl
+    from orchestrator.pluginmanager import PluginHost
+    from orchestrator.strategies import Scorer
+
+    class ExplodingScorer(Scorer):
+        name = "exploding"
+
+        def score(self, model, ctx, params):
+            raise RuntimeError("scorer blew up")
+
+    class Plugin:
+        @hookimpl
+        def orchestrator_register_scorers(self, register):
+            register(ExplodingScorer())
+
+    recorder = RecordingPlugin()
+    host = PluginHost(extra_plugins=[("exploding-plugin", Plugin()), ("recorder", recorder)])
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"stages": {"score": {"exploding": {}}, "prune": {"channel": {}},
+                                                "train": {"none": {"epochs": [0, 1]}}}}))
+    result = orchestrator.search(quick_config(search_space=str(space), budget={"n_trials": 3}), out=tmp_path / "run",
+                                 progress=False, host=host)
+    assert len(result.trials) == 3
+    assert all(t.state == "FAIL" and "scorer blew up" in t.error for t in result.trials)
+    kinds = [c[0] for c in recorder.calls]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert kinds.count("trial_start") == kinds.count("trial_end") == 3

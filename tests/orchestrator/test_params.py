@@ -1,0 +1,217 @@
+"""Hyper-parameters declared as data, their Optuna distributions, and search-space narrowing."""
+
+from __future__ import annotations
+
+import math
+
+import optuna.distributions as od
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.errors import ConfigError
+from orchestrator.params import Choice, Float, Int, default_value, describe, narrow
+
+WHERE = "search space 'mine': stages.prune.channel.ratio"
+
+
+# --- distributions -------------------------------------------------------------------------------
+
+def test_float_becomes_an_optuna_float_distribution_with_its_scale():
+    dist = Float(1e-4, 1e-2, log=True).distribution()
+    assert dist == od.FloatDistribution(1e-4, 1e-2, log=True)
+    assert Float(0.1, 0.9, step=0.1).distribution() == od.FloatDistribution(0.1, 0.9, step=0.1)
+
+
+def test_int_becomes_an_optuna_int_distribution():
+    assert Int(0, 30).distribution() == od.IntDistribution(0, 30)
+    assert Int(2, 32, log=True).distribution() == od.IntDistribution(2, 32, log=True)
+
+
+def test_choice_keeps_its_choices_in_order():
+    param = Choice(["minmax", "entropy", "percentile"])
+    assert param.choices == ("minmax", "entropy", "percentile")
+    assert param.distribution() == od.CategoricalDistribution(("minmax", "entropy", "percentile"))
+
+
+@pytest.mark.parametrize("param, inside, outside", [
+    (Float(0.05, 0.9), [0.05, 0.5, 0.9], [0.0, 0.95, "half"]),
+    (Int(0, 30), [0, 12, 30], [-1, 31]),
+    (Choice(["minmax", "entropy"]), ["minmax", "entropy"], ["percentile", 3]),
+])
+def test_contains_is_true_exactly_inside_the_declared_space(param, inside, outside):
+    assert all(param.contains(v) for v in inside)
+    assert not any(param.contains(v) for v in outside)
+
+
+def test_params_are_frozen_values():
+    param = Float(0.1, 0.9)
+    with pytest.raises(ValidationError, match="frozen"):
+        param.low = 0.0  # type: ignore[misc]
+    assert param == Float(0.1, 0.9)
+
+
+def test_describe_shows_ranges_and_choices():
+    assert describe(Float(0.05, 0.9)) == "[0.05, 0.9]"
+    assert describe(Float(1e-4, 1e-2, log=True)) == "[0.0001, 0.01, log]"
+    assert describe(Choice([1, 2])) == "{1, 2}"
+
+
+# --- narrowing -----------------------------------------------------------------------------------
+
+def test_narrow_with_a_list_picks_choices_of_a_categorical():
+    assert narrow(Choice(["minmax", "entropy", "percentile"]), ["minmax"], WHERE) == Choice(["minmax"])
+
+
+def test_narrow_with_a_list_turns_a_range_into_choices():
+    narrowed = narrow(Float(0.05, 0.9), [0.25, 0.5], WHERE)
+    assert narrowed == Choice([0.25, 0.5])
+    assert narrowed.distribution() == od.CategoricalDistribution((0.25, 0.5))
+
+
+def test_narrow_with_a_range_keeps_type_and_scale():
+    narrowed = narrow(Float(1e-4, 1e-2, log=True), {"low": 1e-3}, WHERE)
+    assert narrowed == Float(1e-3, 1e-2, log=True)
+    narrowed = narrow(Int(0, 30), {"low": 2, "high": 12}, WHERE)
+    assert isinstance(narrowed, Int)
+    assert (narrowed.low, narrowed.high) == (2, 12)
+
+
+def test_narrow_with_a_range_may_set_a_step():
+    narrowed = narrow(Float(0.05, 0.9), {"low": 0.1, "high": 0.8, "step": 0.1}, WHERE)
+    assert narrowed == Float(0.1, 0.8, step=0.1)
+
+
+def test_narrow_with_a_scalar_fixes_the_value():
+    assert narrow(Float(0.05, 0.9), 0.5, WHERE) == Choice([0.5])
+    assert narrow(Int(0, 30), 4, WHERE) == Choice([4])
+    assert narrow(Choice([False, True]), False, WHERE) == Choice([False])
+
+
+def test_narrowing_to_the_declared_range_itself_is_allowed():
+    assert narrow(Float(0.05, 0.9), {"low": 0.05, "high": 0.9}, WHERE) == Float(0.05, 0.9)
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"low": 0.01}, "widens the declared [0.05, 0.9]"),
+    ({"high": 0.95}, "widens the declared [0.05, 0.9]"),
+    ({"low": 0.0, "high": 1.0}, "range [0.0, 1.0] widens"),
+])
+def test_a_range_that_widens_is_a_config_error_naming_the_field(override, words):
+    with pytest.raises(ConfigError) as info:
+        narrow(Float(0.05, 0.9), override, WHERE)
+    message = str(info.value)
+    assert message.startswith(WHERE + ":")
+    assert words in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("param, override, words", [
+    (Float(0.05, 0.9), [0.5, 1.5], "1.5 is outside the declared space [0.05, 0.9]"),
+    (Float(0.05, 0.9), 0.95, "0.95 is outside the declared space [0.05, 0.9]"),
+    (Int(0, 30), 31, "31 is outside the declared space [0, 30]"),
+    (Choice(["minmax", "entropy"]), ["histogram"], "'histogram' is outside the declared space {'minmax', 'entropy'}"),
+    (Choice(["minmax", "entropy"]), "histogram", "'histogram' is outside"),
+])
+def test_a_value_outside_the_declared_space_is_a_config_error_naming_the_field(param, override, words):
+    with pytest.raises(ConfigError) as info:
+        narrow(param, override, WHERE)
+    assert str(info.value).startswith(WHERE + ":")
+    assert words in str(info.value)
+
+
+def test_a_range_with_low_above_high_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"low 0\.6 is above high 0\.2") as info:
+        narrow(Float(0.05, 0.9), {"low": 0.6, "high": 0.2}, WHERE)
+    assert str(info.value).startswith(WHERE)
+
+
+def test_an_empty_list_of_choices_is_a_config_error():
+    with pytest.raises(ConfigError, match="an empty list of choices") as info:
+        narrow(Choice([1, 2]), [], WHERE)
+    assert str(info.value).startswith(WHERE)
+
+
+def test_a_range_for_a_categorical_is_a_config_error():
+    with pytest.raises(ConfigError, match="categorical parameter takes a list of choices") as info:
+        narrow(Choice([1, 2]), {"low": 1, "high": 2}, WHERE)
+    assert str(info.value).startswith(WHERE)
+
+
+def test_an_unknown_range_key_is_a_config_error_listing_the_known_keys():
+    with pytest.raises(ConfigError) as info:
+        narrow(Float(0.05, 0.9), {"lo": 0.1}, WHERE)
+    message = str(info.value)
+    assert message.startswith(WHERE)
+    assert "['lo']" in message
+    assert "low, high, log, step" in message
+
+
+@pytest.mark.xfail(reason="narrow() builds the narrowed Int with pydantic without catching its "
+                          "ValidationError: a fractional bound escapes as a multi-line pydantic error",
+                   strict=True)
+def test_a_fractional_bound_on_an_int_is_a_config_error_naming_the_field():
+    where = "search space 'mine': stages.train.none.epochs"
+    with pytest.raises(ConfigError) as info:
+        narrow(Int(0, 30), {"low": 0.5}, where)
+    assert str(info.value).startswith(where)
+
+
+@pytest.mark.xfail(reason="narrow() compares range bounds without checking their type: a string bound "
+                          "(YAML reads 1e-3 as a string) raises TypeError", strict=True)
+def test_a_non_numeric_bound_is_a_config_error_naming_the_field():
+    where = "search space 'mine': stages.train.kd.lr"
+    with pytest.raises(ConfigError) as info:
+        narrow(Float(1e-4, 1e-2, log=True), {"low": "1e-3"}, where)
+    assert str(info.value).startswith(where)
+
+
+@pytest.mark.xfail(reason="narrow() accepts {log: true} on a range starting at 0; the Param it returns "
+                          "cannot build its Optuna distribution (ValueError at sampling time)", strict=True)
+def test_a_log_scale_on_a_range_that_starts_at_zero_is_a_config_error():
+    where = "search space 'mine': stages.train.none.epochs"
+    with pytest.raises(ConfigError) as info:
+        narrow(Int(0, 30), {"log": True}, where)
+    assert str(info.value).startswith(where)
+
+
+# --- default values ------------------------------------------------------------------------------
+
+def test_default_value_of_a_choice_is_the_first_choice():
+    assert default_value(Choice(["minmax", "entropy"])) == "minmax"
+    assert default_value(Choice([False, True])) is False
+
+
+def test_default_value_of_a_float_range_is_its_middle():
+    value = default_value(Float(0.1, 0.5))
+    assert isinstance(value, float)
+    assert value == pytest.approx(0.3)
+
+
+def test_default_value_of_a_log_range_is_its_geometric_middle():
+    assert default_value(Float(1e-4, 1e-2, log=True)) == pytest.approx(1e-3)
+    value = default_value(Int(2, 32, log=True))
+    assert value == 8 and isinstance(value, int)
+
+
+def test_default_value_of_an_int_range_is_an_int_in_the_range():
+    value = default_value(Int(0, 12))
+    assert value == 6 and isinstance(value, int)
+    for param in (Int(0, 3), Int(1, 3), Int(0, 5), Int(7, 7)):
+        assert param.contains(default_value(param))
+
+
+@pytest.mark.xfail(reason="default_value() ignores `step`: the middle of Int(1, 3, step=2) is 2, which is "
+                          "not on the grid {1, 3}", strict=True)
+@pytest.mark.parametrize("param", [Int(1, 3, step=2), Float(0.0, 1.5, step=0.5)])
+def test_default_value_of_a_stepped_range_lies_on_the_grid(param):
+    assert param.contains(default_value(param))
+
+
+def test_default_values_are_finite_numbers_inside_the_builtin_declared_spaces(host):
+    for family in ("scorer", "pruner", "distiller", "quantizer"):
+        for name, strategy in host.catalogue.family(family).items():
+            for pname, param in strategy.space.items():
+                value = default_value(param)
+                assert param.contains(value), (family, name, pname, value)
+                if not isinstance(param, Choice):
+                    assert math.isfinite(value)

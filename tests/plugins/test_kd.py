@@ -1,0 +1,48 @@
+import copy
+
+import torch
+
+from orchestrator.training import predict_module
+from orchestrator_plugins.distillers.finetune import FineTune
+from orchestrator_plugins.distillers.kd import LogitDistiller
+from orchestrator_plugins.pruners.channel import ChannelPruner
+from orchestrator_plugins.scorers.magnitude import MagnitudeScorer
+
+
+def _agreement(student, teacher, x):
+    return (predict_module(student, x).argmax(1) == predict_module(teacher, x).argmax(1)).float().mean().item()
+
+
+def test_kd_loss_is_zero_gradient_free_when_student_is_teacher(make_ctx, digits_baseline, digits_data):
+    ctx = make_ctx()
+    x, y = digits_data.train[0][:64], digits_data.train[1][:64]
+    logits = digits_baseline.model(x)
+    kd_only = LogitDistiller().loss(logits, x, y, ctx, {"temperature": 4.0, "alpha": 1.0})
+    assert abs(kd_only.item()) < 1e-5
+
+
+def test_kd_reports_each_epoch_and_stops_when_told(make_ctx, digits_baseline):
+    seen = []
+
+    def report(epoch, value):
+        seen.append((epoch, value))
+        return epoch >= 2
+
+    ctx = make_ctx(report_epoch=report)
+    LogitDistiller().train(copy.deepcopy(digits_baseline.model), ctx, dict(LogitDistiller.defaults, epochs=6))
+    assert [e for e, _ in seen] == [1, 2]
+    assert all(0.0 <= v <= 1.0 for _, v in seen)
+
+
+def test_kd_student_agrees_with_teacher_at_least_as_well_as_finetuning(make_ctx, digits_baseline, digits_data):
+    ctx = make_ctx()
+    base = copy.deepcopy(digits_baseline.model)
+    base = ChannelPruner().prune(base, MagnitudeScorer().score(base, ctx, {"p": 1}), ctx, {"ratio": 0.6})
+    params = {"epochs": 3, "lr": 3e-3}
+    torch.manual_seed(0)
+    tuned = FineTune().train(copy.deepcopy(base), ctx, params)
+    torch.manual_seed(0)
+    distilled = LogitDistiller().train(copy.deepcopy(base), ctx, params | {"temperature": 4.0, "alpha": 0.9})
+    x = digits_data.test[0]
+    teacher = digits_baseline.model
+    assert _agreement(distilled, teacher, x) >= _agreement(tuned, teacher, x) - 0.005

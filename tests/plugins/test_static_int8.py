@@ -1,0 +1,60 @@
+import pytest
+import torch
+from torch import nn
+
+from orchestrator.export import export_onnx, load_runner
+from orchestrator.metrics import artifact_sizes
+from orchestrator_plugins.quantizers.static_int8 import StaticInt8Quantizer
+
+
+class Wide(nn.Module):
+    """Big enough that weights, not graph overhead, dominate the file."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                                 nn.Linear(512, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_int8_file_is_about_four_times_smaller(make_ctx, tmp_path):
+    ctx = make_ctx()
+    model = Wide().eval()
+    fp32 = export_onnx(model, ctx.example_inputs(4), tmp_path / "fp32.onnx")
+    q = StaticInt8Quantizer().quantize(model, fp32, tmp_path / "int8.onnx", ctx, StaticInt8Quantizer.defaults)
+    ratio = artifact_sizes(fp32)["size_mb"] / artifact_sizes(q)["size_mb"]
+    assert 3.5 < ratio < 4.1
+
+
+@pytest.mark.parametrize("calibration", ["minmax", "entropy", "percentile"])
+def test_int8_accuracy_stays_close_to_fp32(make_ctx, digits_baseline, digits_task, digits_data, tmp_path, calibration):
+    ctx = make_ctx()
+    model = digits_baseline.model
+    fp32 = export_onnx(model, ctx.example_inputs(4), tmp_path / "fp32.onnx")
+    params = dict(StaticInt8Quantizer.defaults, calibration=calibration)
+    q = StaticInt8Quantizer().quantize(model, fp32, tmp_path / "int8.onnx", ctx, params)
+    x, y = digits_data.test
+    acc_fp32 = digits_task.metric(load_runner(fp32)(x), y)
+    acc_int8 = digits_task.metric(load_runner(q)(x), y)
+    assert abs(acc_fp32 - acc_int8) <= 0.02
+    assert acc_int8 > 0.9
+
+
+def test_int8_is_inapplicable_to_the_torch_runtime(make_ctx):
+    reason = StaticInt8Quantizer().applicable(nn.Linear(2, 2), make_ctx(runtime="torch"))
+    assert reason and "onnxruntime" in reason
+
+
+def test_int8_graph_holds_int8_weights(make_ctx, digits_baseline, tmp_path):
+    import onnx
+
+    ctx = make_ctx()
+    fp32 = export_onnx(digits_baseline.model, ctx.example_inputs(4), tmp_path / "fp32.onnx")
+    q = StaticInt8Quantizer().quantize(digits_baseline.model, fp32, tmp_path / "int8.onnx", ctx,
+                                       StaticInt8Quantizer.defaults)
+    graph = onnx.load(str(q)).graph
+    dtypes = {init.data_type for init in graph.initializer if len(init.dims) >= 2}
+    assert dtypes == {onnx.TensorProto.INT8}
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
