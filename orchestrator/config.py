@@ -19,12 +19,14 @@ class _Strict(BaseModel):
 class TaskConfig(_Strict):
     """A built-in task by name (``mnist1d``) or a user's task by import path (``pkg.mod:factory``)."""
 
-    name: str
+    name: str = Field(description="A registered task name, or package.module:factory.")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task factory.")
 
 
 class Objective(_Strict):
-    metric: str
+    """A metric to optimise; the front trades the objectives off against each other."""
+
+    metric: str = Field(description="A metric name.")
     direction: Literal["maximize", "minimize"] | None = Field(
         default=None, description="Defaults to the metric's natural direction.")
 
@@ -45,8 +47,8 @@ class Objective(_Strict):
 class Bound(_Strict):
     """Feasible when ``min <= metric <= max``; either bound may be left out."""
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Lowest feasible value.")
+    max: float | None = Field(default=None, description="Highest feasible value.")
 
     @model_validator(mode="after")
     def _one(self) -> "Bound":
@@ -58,40 +60,55 @@ class Bound(_Strict):
 
 
 class Budget(_Strict):
+    """When the search stops: whichever of the two comes first."""
+
     n_trials: int = Field(default=30, gt=0, description="Trials to finish (complete, pruned or failed).")
     timeout: float | None = Field(default=None, gt=0, description="Stop dispatching new trials after this many seconds.")
 
 
 class SamplerConfig(_Strict):
-    name: Literal["tpe", "nsga2", "random"] = "tpe"
+    """The Optuna sampler that proposes recipes."""
+
+    name: Literal["tpe", "nsga2", "random"] = Field(
+        default="tpe", description="tpe: multivariate, grouped TPE (handles the conditional space); "
+        "nsga2: NSGA-II; random: uniform random search.")
     n_startup_trials: int = Field(default=8, ge=0, description="TPE: random trials before the model kicks in.")
     population_size: int = Field(default=16, ge=2, description="NSGA-II population size.")
 
 
 class LatencyConfig(_Strict):
-    runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
-    batch_size: int = Field(default=256, gt=0)
-    threads: int = Field(default=1, gt=0)
-    warmup: int = Field(default=5, ge=0)
-    repeats: int = Field(default=30, gt=0)
+    """The deployment runtime, and how latency is measured on it."""
+
+    runtime: Literal["onnxruntime", "torch"] = Field(
+        default="onnxruntime", description="onnxruntime ships ONNX files (int8 included); torch ships "
+        "torch.export programs.")
+    batch_size: int = Field(default=256, gt=0, description="Inputs per timed batch.")
+    threads: int = Field(default=1, gt=0, description="Intra-op threads of the runtime while timing.")
+    warmup: int = Field(default=5, ge=0, description="Untimed runs before timing.")
+    repeats: int = Field(default=30, gt=0, description="Timed runs; latency_ms is their median.")
 
 
 class ExecutionConfig(_Strict):
+    """How trials are executed."""
+
     executor: Literal["local"] = Field(default="local", description="Where trials run: 'local' runs them "
                                        "one at a time in the driver process.")
 
 
 class RunConfig(_Strict):
-    task: TaskConfig
+    """The whole run: what to compress, what to search, what to optimise, under which bounds."""
+
+    task: TaskConfig = Field(description="The task: model, data, loss and metric.")
     search_space: str = Field(default="default", description="A built-in space name or a path to a YAML file.")
     objectives: list[Objective] = Field(
-        default_factory=lambda: [Objective(metric=m) for m in ("accuracy", "size_mb", "latency_ms")], min_length=1)
+        default_factory=lambda: [Objective(metric=m) for m in ("accuracy", "size_mb", "latency_ms")], min_length=1,
+        description="Metrics to optimise, with their directions.")
     constraints: dict[str, Bound] = Field(default_factory=dict, description="Bounds on any metric, by name.")
-    budget: Budget = Field(default_factory=Budget)
-    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
-    seed: int = 0
-    latency: LatencyConfig = Field(default_factory=LatencyConfig)
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    budget: Budget = Field(default_factory=Budget, description="How many trials, for how long.")
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="The Optuna sampler.")
+    seed: int = Field(default=0, description="Seeds the baseline, the sampler and every trial's training.")
+    latency: LatencyConfig = Field(default_factory=LatencyConfig, description="Runtime and latency measurement.")
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where trials run.")
     keep_all_artifacts: bool = Field(default=False, description="Keep every trial's model, not only the Pareto ones.")
 
     @field_validator("task", mode="before")
@@ -108,12 +125,13 @@ class RunConfig(_Strict):
                                  f"{did_you_mean(metric, list(METRICS))}")
         return value
 
-    @model_validator(mode="after")
-    def _distinct_objectives(self) -> "RunConfig":
-        names = [o.metric for o in self.objectives]
+    @field_validator("objectives")
+    @classmethod
+    def _distinct_objectives(cls, value: list[Objective]) -> list[Objective]:
+        names = [o.metric for o in value]
         if len(set(names)) != len(names):
-            raise ValueError(f"objectives name a metric twice: {names}")
-        return self
+            raise ValueError(f"a metric is named twice: {names}")
+        return value
 
 
 def load_config(source: str | Path | dict | RunConfig) -> RunConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 import optuna.distributions as od
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import ConfigError
 
@@ -22,6 +22,13 @@ class _Param(BaseModel):
         raise NotImplementedError
 
     def contains(self, value: Any) -> bool:
+        if isinstance(self, Choice):
+            # Optuna compares choices with ==, for which True == 1; a choice must match in type too
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(self, Int) and not float(value).is_integer():
+            return False
         dist = self.distribution()
         try:
             return bool(dist._contains(dist.to_internal_repr(value)))
@@ -90,15 +97,39 @@ def narrow(param: Param, override: Any, where: str) -> Param:
         unknown = set(override) - {"low", "high", "log", "step"}
         if unknown:
             raise ConfigError(f"{where}: unknown range key(s) {sorted(unknown)}; use low, high, log, step")
-        merged = param.model_dump() | override
+        merged = param.model_dump() | {k: _number(v, k, param, where) if k != "log" else v for k, v in override.items()}
         if merged["low"] > merged["high"]:
             raise ConfigError(f"{where}: low {merged['low']} is above high {merged['high']}")
         if merged["low"] < param.low or merged["high"] > param.high:
             raise ConfigError(f"{where}: range [{merged['low']}, {merged['high']}] widens the declared {describe(param)}")
-        return type(param)(**merged)
+        try:
+            narrowed = type(param)(**merged)
+            narrowed.distribution()
+        except (ValidationError, ValueError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: {reason}") from None
+        return narrowed
+    if isinstance(override, str) and not isinstance(param, Choice):
+        override = _number(override, "value", param, where)
     if not param.contains(override):
         raise ConfigError(f"{where}: {override!r} is outside the declared space {describe(param)}")
     return Choice((override,))
+
+
+def _number(value: Any, key: str, param: Param, where: str) -> Any:
+    """Range bounds are numbers; YAML 1.1 reads ``1e-3`` as a string, so numeric strings are accepted."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {key} {value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: {key} {value!r} is not a number")
+    if isinstance(param, Int) and key in ("low", "high", "step"):
+        if not float(value).is_integer():
+            raise ConfigError(f"{where}: {key} {value!r} is not a whole number")
+        value = int(value)
+    return value
 
 
 def describe(param: Param) -> str:
@@ -116,4 +147,7 @@ def default_value(param: Param) -> Any:
         mid = (param.low * param.high) ** 0.5
     else:
         mid = (param.low + param.high) / 2
+    if param.step:  # snap to the grid the distribution samples from
+        mid = param.low + round((mid - param.low) / param.step) * param.step
+        mid = min(mid, param.high)
     return int(round(mid)) if isinstance(param, Int) else float(mid)

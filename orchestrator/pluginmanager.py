@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import pluggy
 
 from orchestrator import hookspecs
-from orchestrator.errors import PluginError
+from orchestrator.errors import PluginError, did_you_mean
 from orchestrator.strategies import FAMILIES, Strategy
 
 BLOCK_ENV = "ORCHESTRATOR_BLOCK_PLUGINS"
@@ -82,17 +83,29 @@ class PluginHost:
         for name, plugin in extra_plugins:
             if name not in blocked:
                 self._register(name, plugin, (None, None))
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin '{exc.plugin_name}': {exc}") from exc
+        self._check_pending()
         self.catalogue = self._collect()
+
+    def _check_pending(self) -> None:
+        """An implementation of a hook that does not exist is an error naming the plugin and the hook."""
+        known = [n for n in dir(hookspecs) if n.startswith("orchestrator_")]
+        for hook_name in dir(self.pm.hook):
+            caller = getattr(self.pm.hook, hook_name)
+            if hook_name.startswith("_") or caller.spec is not None:
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    raise PluginError(f"plugin '{impl.plugin_name}' implements '{hook_name}', which is not an "
+                                      f"orchestrator hook{did_you_mean(hook_name, known)}")
+        self.pm.check_pending()
 
     def _register(self, name: str, plugin: object, dist: tuple[str | None, str | None]) -> None:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin '{name}': {exc}") from exc
+            hook = re.search(r"for hook '(\w+)'", str(exc))
+            reason = str(exc).strip().splitlines()[-1].rstrip(".")
+            raise PluginError(f"plugin '{name}': hook '{hook.group(1) if hook else '?'}': {reason}") from exc
         except ValueError as exc:
             raise PluginError(f"plugin '{name}' is registered twice: {exc}") from exc
         self._dists[name] = dist

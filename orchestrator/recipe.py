@@ -45,20 +45,31 @@ class Recipe(BaseModel):
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "Recipe":
-        return cls.model_validate(yaml.safe_load(text) or {})
+    def from_yaml(cls, text: str, where: str = "recipe") -> "Recipe":
+        """Parse a recipe; a malformed one is a one-line ConfigError naming the field."""
+        from pydantic import ValidationError
+
+        from orchestrator.config import format_validation_error
+        from orchestrator.errors import ConfigError
+
+        try:
+            return cls.model_validate(yaml.safe_load(text) or {})
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {format_validation_error(exc)}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":
-        return cls.from_yaml(Path(path).read_text())
+        return cls.from_yaml(Path(path).read_text(), where=str(path))
 
     def describe(self, catalogue: "Catalogue | None" = None) -> str:
         """The recipe in words: ``channel ratio=0.5 by magnitude -> kd T=4 -> static-int8``."""
         parts = []
         for stage, choice in self.stages():
-            if choice.strategy == NONE and not (stage == "train" and choice.params.get("epochs")):
-                continue
-            if stage == "score":
+            if stage == "score" or (stage == "train" and _trains_nothing(choice)):
+                continue  # the scorer is named with its pruner; a 0-epoch train stage trains nothing
+            if choice.strategy == NONE and stage != "train":
                 continue
             text = _describe(catalogue, STAGES[stage], choice)
             if stage == "prune" and self.score.strategy != NONE:
@@ -67,6 +78,11 @@ class Recipe(BaseModel):
                 text = "fine-tune " + text.removeprefix("none ").strip()
             parts.append(text)
         return " -> ".join(parts) or "baseline"
+
+
+def _trains_nothing(choice: StageChoice) -> bool:
+    default = 0 if choice.strategy == NONE else 1
+    return not choice.params.get("epochs", default)
 
 
 def _describe(catalogue: "Catalogue | None", family: str, choice: StageChoice) -> str:

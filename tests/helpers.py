@@ -35,3 +35,28 @@ class RecordingPlugin:
     @_hookimpl
     def orchestrator_run_end(self, config, run_dir, pareto):
         self.calls.append(("run_end", len(pareto)))
+
+
+def make_blob_task(n_features: int = 6, hidden: int = 32):
+    """A user task named by import path (``helpers:make_blob_task``): an MLP on Gaussian blobs."""
+    import torch
+    from torch import nn
+
+    from orchestrator import Task, TaskData, TrainSettings
+
+    class BlobTask(Task):
+        name = "blobs"
+        baseline_training = TrainSettings(epochs=10, lr=1e-2, batch_size=64)
+
+        def build_model(self):
+            return nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 3))
+
+        def load_data(self, seed):
+            g = torch.Generator().manual_seed(7)
+            centers = torch.randn(3, n_features, generator=g) * 3
+            y = torch.randint(0, 3, (900,), generator=g)
+            x = centers[y] + torch.randn(900, n_features, generator=g)
+            return TaskData(train=(x[:600], y[:600]), val=(x[600:750], y[600:750]), test=(x[750:], y[750:]))
+
+    return BlobTask(n_features=n_features, hidden=hidden)

@@ -48,18 +48,24 @@ def sample_recipe(trial: optuna.Trial, space: SearchSpace, catalogue: Catalogue)
 
 def recipe_params(recipe: Recipe, space: SearchSpace, catalogue: Catalogue) -> dict[str, Any] | None:
     """The Optuna params that make ``sample_recipe`` return ``recipe``; None if the space excludes it."""
+    pruner = catalogue.family("pruner").get(recipe.prune.strategy)
+    wants_scorer = bool(pruner and pruner.needs_scores and [s for s in space.strategies("score") if s != NONE])
+    if wants_scorer != (recipe.score.strategy != NONE):
+        return None  # sample_recipe picks a scorer exactly when the pruner needs one
     params: dict[str, Any] = {}
     for stage, choice in recipe.stages():
         if stage == "score" and choice.strategy == NONE:
             continue
         if choice.strategy not in space.stages[stage]:
             return None
+        declared = space.stages[stage][choice.strategy]
+        if set(choice.params) != set(declared):
+            return None
         params[stage] = choice.strategy
-        for p, param in space.stages[stage][choice.strategy].items():
-            value = choice.params.get(p)
-            if value is None or not param.contains(value):
+        for p, param in declared.items():
+            if not param.contains(choice.params[p]):
                 return None
-            params[f"{stage}.{choice.strategy}.{p}"] = value
+            params[f"{stage}.{choice.strategy}.{p}"] = choice.params[p]
     return params
 
 
@@ -81,11 +87,11 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     """
     recipes: list[Recipe] = []
     train = space.strategies("train")
-    finetune = NONE if NONE in train else None
-    rest = StageChoice()
-    if finetune:
-        recipes.append(Recipe(train=_with_defaults(space, catalogue, "train", NONE, epochs=0)))
-        rest = recipes[0].train
+    finetune = NONE if NONE in train else train[0]
+    # the least training the space allows: none at all when plain fine-tuning may run 0 epochs
+    rest = _with_defaults(space, catalogue, "train", finetune, epochs=0)
+    if finetune == NONE:
+        recipes.append(Recipe(train=rest))
     scorers = [s for s in space.strategies("score") if s != NONE]
     pruners = [p for p in space.strategies("prune") if p != NONE]
     first_prune = None
@@ -93,7 +99,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
         prune = _with_defaults(space, catalogue, "prune", p)
         needs = catalogue.family("pruner")[p].needs_scores
         score = _with_defaults(space, catalogue, "score", scorers[0]) if needs and scorers else StageChoice()
-        tune = _with_defaults(space, catalogue, "train", finetune) if finetune else StageChoice()
+        tune = _with_defaults(space, catalogue, "train", finetune)
         recipes.append(Recipe(score=score, prune=prune, train=tune))
         first_prune = first_prune or (score, prune)
     for d in train:
@@ -103,4 +109,8 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     for q in space.strategies("quantize"):
         if q != NONE:
             recipes.append(Recipe(train=rest, quantize=_with_defaults(space, catalogue, "quantize", q)))
-    return recipes
+    unique: list[Recipe] = []
+    for r in recipes:
+        if r not in unique:
+            unique.append(r)
+    return unique

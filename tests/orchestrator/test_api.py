@@ -192,3 +192,21 @@ def test_a_failing_strategy_fails_its_trial_only_and_hooks_see_everything(tmp_pa
     kinds = [c[0] for c in recorder.calls]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end"
     assert kinds.count("trial_start") == kinds.count("trial_end") == 3
+
+
+def test_a_user_task_named_by_import_path(tmp_path):
+    config = quick_config(task={"name": "helpers:make_blob_task", "params": {"hidden": 16}}, budget={"n_trials": 3})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False)
+    assert result.baseline["accuracy"] > 0.9
+    assert all(t.state == "COMPLETE" for t in result.trials)
+    pruned = [t for t in result.trials if t.description.startswith("channel")]
+    assert pruned and pruned[0].metrics["params"] < result.baseline["params"]
+
+
+def test_the_torch_runtime_ships_torch_export_programs(tmp_path):
+    config = quick_config(latency={"runtime": "torch", "batch_size": 32, "repeats": 3, "warmup": 1},
+                          budget={"n_trials": 2})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False)
+    assert all(t.state == "COMPLETE" for t in result.trials)
+    assert all("static-int8" not in t.description for t in result.trials)
+    assert result.artifact(result.pareto[0].number).suffix == ".pt2"

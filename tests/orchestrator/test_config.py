@@ -196,7 +196,7 @@ def test_a_budget_of_no_trials_is_rejected(n_trials):
 
 def test_objectives_naming_a_metric_twice_are_rejected():
     message = _error({"task": "digits", "objectives": ["accuracy", "size_mb", {"metric": "accuracy"}]})
-    assert "objectives name a metric twice" in message
+    assert "field 'objectives': a metric is named twice" in message
     assert "'accuracy', 'size_mb', 'accuracy'" in message
 
 

@@ -157,8 +157,6 @@ def test_plugin_errors_are_usage_errors():
     assert info.value.exit_code == 2
 
 
-@pytest.mark.xfail(reason="pluginmanager.py reads exc.plugin_name, which pluggy's PluginValidationError does not "
-                          "have: an unknown hook crashes PluginHost with AttributeError", strict=True)
 def test_a_hook_that_does_not_exist_names_the_plugin():
     class Widgets:
         @hookimpl
@@ -187,8 +185,6 @@ def test_a_hookimpl_asking_for_an_argument_the_hook_lacks_names_the_plugin():
     assert "study" in message
 
 
-@pytest.mark.xfail(reason="pluginmanager._register pastes pluggy's multi-line message into the PluginError; "
-                          "errors.py promises one line", strict=True)
 def test_a_hookimpl_argument_mismatch_is_reported_on_one_line():
     class Greedy:
         @hookimpl

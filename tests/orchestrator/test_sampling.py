@@ -8,13 +8,8 @@ import pytest
 from orchestrator.config import SamplerConfig
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import resolve_space
-
-try:
-    from orchestrator.study.samplers import make_sampler
-    from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
-except ModuleNotFoundError:  # the package was called orchestrator.search before
-    from orchestrator.search.samplers import make_sampler
-    from orchestrator.search.sampling import default_recipes, recipe_params, sample_recipe
+from orchestrator.study.samplers import make_sampler
+from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -160,24 +155,17 @@ def test_a_recipe_outside_a_narrowed_space_has_no_params(quick, host):
     assert recipe_params(recipe, quick, host.catalogue) is None  # quick fixes p to 1
 
 
-@pytest.mark.xfail(reason="recipe_params does not check that the scorer matches the pruner: a channel "
-                          "recipe without a scorer is accepted, and the trial then samples a scorer",
-                   strict=True)
 def test_a_pruner_that_needs_scores_without_a_scorer_is_outside_the_space(space, host):
     recipe = Recipe(prune=StageChoice(strategy="channel", params={"ratio": 0.5, "global_pruning": False}),
                     train=BASE_TRAIN)
     assert recipe_params(recipe, space, host.catalogue) is None
 
 
-@pytest.mark.xfail(reason="recipe_params does not check that the scorer matches the pruner: a scorer with "
-                          "prune=none is accepted, but sample_recipe then drops the scorer", strict=True)
 def test_a_scorer_without_a_pruner_that_uses_it_is_outside_the_space(space, host):
     recipe = Recipe(score=StageChoice(strategy="magnitude", params={"p": 2}), train=BASE_TRAIN)
     assert recipe_params(recipe, space, host.catalogue) is None
 
 
-@pytest.mark.xfail(reason="recipe_params ignores parameters the space does not declare; sample_recipe then "
-                          "returns the recipe without them", strict=True)
 def test_a_recipe_with_an_undeclared_parameter_is_outside_the_space(space, host):
     recipe = Recipe(train=StageChoice(strategy=NONE, params={"epochs": 2, "lr": 0.003, "momentum": 0.9}))
     assert recipe_params(recipe, space, host.catalogue) is None
@@ -249,15 +237,16 @@ def test_default_recipes_are_inside_their_space_and_replay_exactly(name, host):
     assert [sample_recipe(study.ask(), space, host.catalogue) for _ in recipes] == recipes
 
 
-def test_default_recipes_without_plain_fine_tuning_have_no_baseline(host, tmp_path):
+def test_default_recipes_without_plain_fine_tuning_use_the_spaces_distiller(host, tmp_path):
     path = tmp_path / "kd_only.yaml"
-    path.write_text("stages:\n  score: [magnitude]\n  prune: [none, channel]\n  train: [kd]\n")
+    path.write_text("stages:\n  score: [magnitude]\n  prune: [none, channel]\n  train: [kd]\n"
+                    "  quantize: [none, static-int8]\n")
     space = resolve_space(str(path), host.catalogue)
     recipes = default_recipes(space, host.catalogue)
-    assert all(r.train.strategy != NONE or r.prune.strategy != NONE for r in recipes)
-    # what the driver enqueues: the recipes inside the space
-    inside = [r for r in recipes if recipe_params(r, space, host.catalogue) is not None]
-    assert [r.describe(host.catalogue) for r in inside] == ["channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs"]
+    assert all(recipe_params(r, space, host.catalogue) is not None for r in recipes)  # all enqueued
+    assert [r.describe(host.catalogue) for r in recipes] == [
+        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
+        "static-int8 minmax"]
 
 
 # --- seeded samplers -----------------------------------------------------------------------------

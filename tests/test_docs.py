@@ -1,0 +1,38 @@
+"""The docs stay true: the config reference is generated, every hook is documented as declared."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+from orchestrator import hookspecs
+from orchestrator.config_reference import render
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_configuration_reference_is_generated_from_the_schema():
+    assert (DOCS / "configuration.md").read_text() == render(), (
+        "docs/configuration.md is stale: python -m orchestrator.config_reference > docs/configuration.md")
+
+
+def test_every_hook_is_documented_with_its_signature():
+    text = (DOCS / "hooks.md").read_text()
+    documented = dict(re.findall(r"^### `(orchestrator_\w+)\(([^)]*)\)`", text, flags=re.M))
+    declared = {name: ", ".join(inspect.signature(fn).parameters)
+                for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("orchestrator_")}
+    assert documented == declared
+
+
+def test_every_builtin_strategy_has_a_reference_entry(host):
+    text = (DOCS / "strategies.md").read_text()
+    for family, strategies in host.catalogue.strategies.items():
+        for name in strategies:
+            assert f"### `{name}`" in text, f"{family} '{name}' is missing from docs/strategies.md"
+
+
+def test_readme_links_resolve():
+    readme = (DOCS.parent / "README.md").read_text()
+    for target in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (DOCS.parent / target).is_file(), target
