@@ -118,7 +118,7 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
         f"{' (cached)' if base.cached else ''}")
     shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None,
-                         catalogue=host.catalogue)
+                         catalogue=host.catalogue, rewind_state=base.rewind_state)
     baseline_metrics = _measure_baseline(rd, shared)
     shared.baseline_accuracy = baseline_metrics["accuracy"]
 

@@ -30,6 +30,8 @@ class TrialContext:
     seed: int
     workdir: Path
     runtime: str = "onnxruntime"
+    #: the baseline's weights early in its training (lottery-ticket rewinding); None if unknown
+    rewind_state: dict[str, torch.Tensor] | None = None
     report_epoch: Callable[[int, float], bool] = _never_stop
     log: Callable[[str], None] = field(default=lambda msg: None)
 

@@ -51,11 +51,14 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
             raise InapplicableError(f"pruner '{pruner.name}' needs a scorer and the recipe names none")
         scores = strategies["score"].score(model, ctx, recipe.score.params)
     model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
+    quantizer = strategies["quantize"]
+    model = quantizer.prepare_training(model, ctx, recipe.quantize.params)
     model = strategies["train"].train(model, ctx, recipe.train.params).eval()
+    model = quantizer.end_training(model, ctx, recipe.quantize.params)
+    model = pruner.finalize(model, ctx, recipe.prune.params).eval()
 
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     fp32 = export_for_runtime(model, ctx.example_inputs(8), ctx.workdir, ctx.runtime, ctx.task.input_name)
-    quantizer = strategies["quantize"]
     if quantizer.name == NONE:
         artifact = fp32
     else:

@@ -72,6 +72,11 @@ class Pruner(Strategy):
     def prune(self, model: nn.Module, scores: Scores | None, ctx: "TrialContext",
               params: Mapping[str, Any]) -> nn.Module: ...
 
+    def finalize(self, model: nn.Module, ctx: "TrialContext", params: Mapping[str, Any]) -> nn.Module:
+        """Called after the train stage: make masks permanent (zeros in the weights, no mask
+        buffers or hooks left). Masks kept until here stop training from regrowing pruned weights."""
+        return model
+
 
 class Distiller(Strategy):
     """The train stage: fine-tunes the compressed student, optionally guided by the teacher
@@ -88,7 +93,8 @@ class Quantizer(Strategy):
     """Turns the trained model into the deployable artifact for ``ctx.runtime``.
 
     ``quantize`` receives the fp32 artifact the core exported (``fp32_path``) and writes its own
-    artifact to ``out_path`` (same suffix), returning the path of the file to ship.
+    artifact to ``out_path`` (same suffix), returning the path of the file to ship. Quantizers
+    that train with the model (QAT) also implement ``prepare_training`` and ``end_training``.
     """
 
     family: ClassVar[str] = "quantizer"
@@ -99,6 +105,14 @@ class Quantizer(Strategy):
         if ctx.runtime not in self.runtimes:
             return f"quantizer '{self.name}' targets {', '.join(self.runtimes)}, not runtime '{ctx.runtime}'"
         return None
+
+    def prepare_training(self, model: nn.Module, ctx: "TrialContext", params: Mapping[str, Any]) -> nn.Module:
+        """Called before the train stage; quantization-aware training inserts fake quantization here."""
+        return model
+
+    def end_training(self, model: nn.Module, ctx: "TrialContext", params: Mapping[str, Any]) -> nn.Module:
+        """Called after the train stage, before export: remove what ``prepare_training`` inserted."""
+        return model
 
     @abstractmethod
     def quantize(self, model: nn.Module, fp32_path: Path, out_path: Path, ctx: "TrialContext",

@@ -59,7 +59,7 @@ def make_ctx(digits_task, digits_data, digits_baseline, tmp_path):
 
     def make(**overrides):
         fields = dict(task=digits_task, data=digits_data, teacher=digits_baseline.model, seed=0,
-                      workdir=tmp_path / "work")
+                      workdir=tmp_path / "work", rewind_state=digits_baseline.rewind_state)
         fields.update(overrides)
         return TrialContext(**fields)
 

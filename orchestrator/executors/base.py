@@ -25,6 +25,7 @@ class SharedState:
     baseline_accuracy: float | None
     #: the driver's strategies, so workers run exactly what the driver validated
     catalogue: Catalogue
+    rewind_state: dict | None = None
 
 
 @dataclass

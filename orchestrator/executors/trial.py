@@ -28,7 +28,8 @@ def execute_trial(job: TrialJob, shared: SharedState) -> TrialResult:
 
     torch.manual_seed(recipe.seed)
     ctx = TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=recipe.seed,
-                       workdir=Path(job.workdir), runtime=shared.latency.runtime, report_epoch=report_epoch)
+                       workdir=Path(job.workdir), runtime=shared.latency.runtime, report_epoch=report_epoch,
+                       rewind_state=shared.rewind_state)
     result = TrialResult(number=job.number, state="FAIL", recipe=job.recipe, description=recipe.describe(catalogue),
                          started_at=started)
     try:
