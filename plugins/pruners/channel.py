@@ -5,6 +5,11 @@ CVPR 2023) finds every layer coupled to a channel (the next layer's inputs, Batc
 additions, concatenations) so they are removed together and the model stays valid. Channel
 importance is the scorer's elementwise importance summed over each coupled group. The layers
 that produce the model's outputs are never pruned.
+
+Transformers: the residual stream (embedding width), ``nn.MultiheadAttention`` and BERT-style
+self-attention blocks (modules with ``query``/``key``/``value`` linears and
+``num_attention_heads``, as in Hugging Face's BERT) are pruned consistently; ``prune_heads``
+removes whole attention heads instead of narrowing every head.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from torch import nn
 from torch_pruning.pruner import function
 
 from orchestrator import hookimpl
+from orchestrator.errors import InapplicableError
 from orchestrator.params import Choice, Float
 from orchestrator.strategies import Pruner, Scores
 
@@ -76,10 +82,57 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     return heads
 
 
+#: Module types Torch-Pruning prunes itself; parameters held by any other module are "unwrapped".
+_WRAPPED = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+            nn.Embedding, nn.MultiheadAttention, nn.PReLU, nn.LSTM)
+_ROOTS = [nn.modules.conv._ConvNd, nn.Linear, nn.LSTM, nn.LayerNorm, nn.Embedding, nn.MultiheadAttention]
+
+
+def _is_bert_attention(module: nn.Module) -> bool:
+    return hasattr(module, "num_attention_heads") and all(
+        isinstance(getattr(module, name, None), nn.Linear) for name in ("query", "key", "value"))
+
+
+def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
+    """Torch-Pruning's ``num_heads``: every attention projection with its number of heads."""
+    heads: dict[nn.Module, int] = {}
+    for m in model.modules():
+        if isinstance(m, nn.MultiheadAttention):
+            heads[m] = m.num_heads
+        elif _is_bert_attention(m):
+            for name in ("query", "key", "value"):
+                heads[getattr(m, name)] = m.num_attention_heads
+    return heads
+
+
+def _sync_bert_attention(model: nn.Module, num_heads: dict[nn.Module, int]) -> None:
+    """BERT-style blocks keep their head count and width in attributes; match them to the new shapes."""
+    for m in model.modules():
+        if _is_bert_attention(m):
+            m.num_attention_heads = num_heads.get(m.query, m.num_attention_heads)
+            m.all_head_size = m.query.out_features
+            m.attention_head_size = m.all_head_size // m.num_attention_heads
+
+
+def unwrapped_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+    """Parameters of custom modules (a learned positional embedding, a scale): pruned along their
+    last non-singleton dimension, the channel dimension by convention."""
+    found = []
+    for m in model.modules():
+        if isinstance(m, _WRAPPED):
+            continue
+        for p in m._parameters.values():
+            if p is not None:
+                dims = [d for d in range(p.dim()) if p.shape[d] > 1]
+                found.append((p, dims[-1] if dims else p.dim() - 1))
+    return found
+
+
 class ChannelPruner(Pruner):
     name = "channel"
-    space = {"ratio": Float(0.05, 0.9), "global_pruning": Choice([False, True])}
-    defaults = {"ratio": 0.5, "global_pruning": False}
+    space = {"ratio": Float(0.05, 0.9), "global_pruning": Choice([False, True]), "round_to": Choice([1, 4, 8]),
+             "prune_heads": Choice([False, True])}
+    defaults = {"ratio": 0.5, "global_pruning": False, "round_to": 1, "prune_heads": False}
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
         if not any(isinstance(m, _PRUNABLE) for m in model.modules()):
@@ -91,15 +144,27 @@ class ChannelPruner(Pruner):
         if ratio <= 0:
             return model
         example = ctx.example_inputs(2)
+        heads = attention_heads(model)
+        by_heads = bool(params.get("prune_heads", False)) and bool(heads)
+        if by_heads and any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+            raise InapplicableError("nn.MultiheadAttention ties its head width to the embedding width, so whole "
+                                    "heads cannot be removed; use prune_heads: false to narrow every head")
+        round_to = int(params.get("round_to", 1))
         pruner = tp.pruner.MetaPruner(
             model, example, importance=ScoreImportance(model, scores or {}), pruning_ratio=ratio,
-            global_pruning=bool(params.get("global_pruning", False)), ignored_layers=output_layers(model, example))
+            global_pruning=bool(params.get("global_pruning", False)), ignored_layers=output_layers(model, example),
+            round_to=round_to if round_to > 1 else None, num_heads=heads, prune_num_heads=by_heads,
+            prune_head_dims=not by_heads, head_pruning_ratio=ratio if by_heads else 0.0,
+            root_module_types=_ROOTS, unwrapped_parameters=unwrapped_parameters(model))
         pruner.step()
+        _sync_bert_attention(model, pruner.num_heads)
         return model
 
     def describe(self, params: Mapping[str, Any]) -> str:
-        scope = " global" if params.get("global_pruning") else ""
-        return f"channel {float(params.get('ratio', 0)):.0%}{scope}"
+        extra = " global" if params.get("global_pruning") else ""
+        extra += " heads" if params.get("prune_heads") else ""
+        extra += f" round {params['round_to']}" if int(params.get("round_to", 1)) > 1 else ""
+        return f"channel {float(params.get('ratio', 0)):.0%}{extra}"
 
 
 @hookimpl
