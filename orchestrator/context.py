@@ -33,6 +33,8 @@ class TrialContext:
     #: the baseline's weights early in its training (lottery-ticket rewinding); None if unknown
     rewind_state: dict[str, torch.Tensor] | None = None
     report_epoch: Callable[[int, float], bool] = _never_stop
+    #: the recipe's scorer applied to a model, for pruners that re-score between steps; None if none
+    rescore: Callable[[nn.Module], dict[str, torch.Tensor]] | None = None
     log: Callable[[str], None] = field(default=lambda msg: None)
 
     def example_inputs(self, batch_size: int = 8) -> torch.Tensor:

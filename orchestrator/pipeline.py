@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +50,9 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
     if pruner.needs_scores:
         if "score" not in strategies:
             raise InapplicableError(f"pruner '{pruner.name}' needs a scorer and the recipe names none")
-        scores = strategies["score"].score(model, ctx, recipe.score.params)
+        scorer = strategies["score"]
+        ctx = dataclasses.replace(ctx, rescore=lambda m: scorer.score(m, ctx, recipe.score.params))
+        scores = scorer.score(model, ctx, recipe.score.params)
     model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
     quantizer = strategies["quantize"]
     model = quantizer.prepare_training(model, ctx, recipe.quantize.params)

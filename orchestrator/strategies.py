@@ -60,8 +60,9 @@ class Scorer(Strategy):
 class Pruner(Strategy):
     """Removes weights (unstructured) or whole channels (structured) by the scorer's importance.
 
-    ``prune`` returns the pruned model (it may modify and return ``model``). Masks, if any, are
-    made permanent: the returned model holds zeros or smaller tensors, no mask buffers.
+    ``prune`` returns the pruned model (it may modify and return ``model``): smaller tensors, or
+    zeroed weights whose masks may stay in place through the train stage. ``finalize`` then makes
+    them permanent. Pruners that prune in steps can re-score with ``ctx.rescore(model)``.
     """
 
     family: ClassVar[str] = "pruner"

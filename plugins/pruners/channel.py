@@ -26,7 +26,7 @@ from orchestrator.errors import InapplicableError
 from orchestrator.params import Choice, Float
 from orchestrator.strategies import Pruner, Scores
 
-_PRUNABLE = (nn.modules.conv._ConvNd, nn.Linear)
+PRUNABLE = (nn.modules.conv._ConvNd, nn.Linear)
 
 
 class ScoreImportance(tp.importance.GroupMagnitudeImportance):
@@ -68,7 +68,7 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     """The layers whose outputs are the model's outputs (the classifier head): never pruned."""
     produced: dict[int, nn.Module] = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out: produced.__setitem__(out.data_ptr(), mod))
-             for m in model.modules() if isinstance(m, _PRUNABLE)]
+             for m in model.modules() if isinstance(m, PRUNABLE)]
     try:
         with torch.no_grad():
             out = model(example)
@@ -78,7 +78,7 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     outputs = out if isinstance(out, (tuple, list)) else [out]
     heads = [produced[o.data_ptr()] for o in outputs if o.data_ptr() in produced]
     if not heads:  # the head's output went through a copy; fall back to the last prunable layer
-        heads = [m for m in model.modules() if isinstance(m, _PRUNABLE)][-1:]
+        heads = [m for m in model.modules() if isinstance(m, PRUNABLE)][-1:]
     return heads
 
 
@@ -128,6 +128,29 @@ def unwrapped_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
     return found
 
 
+def build_metapruner(model: nn.Module, scores: Scores | None, example: torch.Tensor, ratio: float, *,
+                     global_pruning: bool = False, round_to: int = 1, prune_heads: bool = False,
+                     **options: Any) -> tp.pruner.MetaPruner:
+    """A Torch-Pruning MetaPruner set up for any model shape: the output layers ignored, attention
+    heads and custom parameters declared. ``options`` pass through (``iterative_steps``, ...);
+    call :func:`sync_attention` after each ``step()``."""
+    heads = attention_heads(model)
+    by_heads = prune_heads and bool(heads)
+    if by_heads and any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+        raise InapplicableError("nn.MultiheadAttention ties its head width to the embedding width, so whole "
+                                "heads cannot be removed; use prune_heads: false to narrow every head")
+    return tp.pruner.MetaPruner(
+        model, example, importance=ScoreImportance(model, scores or {}), pruning_ratio=ratio,
+        global_pruning=global_pruning, ignored_layers=output_layers(model, example),
+        round_to=round_to if round_to > 1 else None, num_heads=heads, prune_num_heads=by_heads,
+        prune_head_dims=not by_heads, head_pruning_ratio=ratio if by_heads else 0.0,
+        root_module_types=_ROOTS, unwrapped_parameters=unwrapped_parameters(model), **options)
+
+
+def sync_attention(model: nn.Module, pruner: tp.pruner.MetaPruner) -> None:
+    _sync_bert_attention(model, pruner.num_heads)
+
+
 class ChannelPruner(Pruner):
     name = "channel"
     space = {"ratio": Float(0.05, 0.9), "global_pruning": Choice([False, True]), "round_to": Choice([1, 4, 8]),
@@ -135,7 +158,7 @@ class ChannelPruner(Pruner):
     defaults = {"ratio": 0.5, "global_pruning": False, "round_to": 1, "prune_heads": False}
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
-        if not any(isinstance(m, _PRUNABLE) for m in model.modules()):
+        if not any(isinstance(m, PRUNABLE) for m in model.modules()):
             return "the model has no convolution or linear layer"
         return None
 
@@ -143,21 +166,12 @@ class ChannelPruner(Pruner):
         ratio = float(params.get("ratio", 0.5))
         if ratio <= 0:
             return model
-        example = ctx.example_inputs(2)
-        heads = attention_heads(model)
-        by_heads = bool(params.get("prune_heads", False)) and bool(heads)
-        if by_heads and any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
-            raise InapplicableError("nn.MultiheadAttention ties its head width to the embedding width, so whole "
-                                    "heads cannot be removed; use prune_heads: false to narrow every head")
-        round_to = int(params.get("round_to", 1))
-        pruner = tp.pruner.MetaPruner(
-            model, example, importance=ScoreImportance(model, scores or {}), pruning_ratio=ratio,
-            global_pruning=bool(params.get("global_pruning", False)), ignored_layers=output_layers(model, example),
-            round_to=round_to if round_to > 1 else None, num_heads=heads, prune_num_heads=by_heads,
-            prune_head_dims=not by_heads, head_pruning_ratio=ratio if by_heads else 0.0,
-            root_module_types=_ROOTS, unwrapped_parameters=unwrapped_parameters(model))
+        pruner = build_metapruner(model, scores, ctx.example_inputs(2), ratio,
+                                  global_pruning=bool(params.get("global_pruning", False)),
+                                  round_to=int(params.get("round_to", 1)),
+                                  prune_heads=bool(params.get("prune_heads", False)))
         pruner.step()
-        _sync_bert_attention(model, pruner.num_heads)
+        sync_attention(model, pruner)
         return model
 
     def describe(self, params: Mapping[str, Any]) -> str:

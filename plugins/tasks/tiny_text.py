@@ -88,7 +88,7 @@ def make_sequences(n: int, length: int, vocab: int, seed: int) -> tuple[torch.Te
 
 class TinyTextTask(Task):
     name = "tiny-text"
-    baseline_training = TrainSettings(epochs=30, lr=3e-3, batch_size=64, weight_decay=1e-2)
+    baseline_training = TrainSettings(epochs=20, lr=3e-3, batch_size=64, weight_decay=1e-2)
 
     def __init__(self, num_samples: int = 6000, length: int = 16, vocab: int = 32, hidden: int = 64, heads: int = 4,
                  layers: int = 2, data_seed: int = 42, **params: Any) -> None:
