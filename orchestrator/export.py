@@ -40,6 +40,19 @@ def quiet_exporter():
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def quiet_ort():
+    """Silence onnxruntime's quantization tools: they print to stdout and log advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, input_name: str = "input") -> Path:
     """Export ``model`` to a single self-contained ONNX file with a dynamic batch dimension."""
     model = model.eval()

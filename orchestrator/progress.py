@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator.config import Objective
@@ -35,6 +36,9 @@ class SearchProgress:
         self._progress.__exit__(*exc)
 
     def advance(self, results: list[TrialResult], done: int) -> None:
+        last = results[-1] if results else None
+        if last is not None and last.state == "FAIL":
+            self._progress.console.print(f"[dim]trial {last.number} failed: {escape(last.error or '')}[/dim]")
         feasible = [r for r in results if r.state == "COMPLETE" and r.feasible]
         best = "no feasible trial yet"
         if feasible:
@@ -44,6 +48,3 @@ class SearchProgress:
                 parts.append(fmt_metric(o.metric, pick(r.metrics[o.metric] for r in feasible)))
             best = "best feasible: " + " · ".join(parts)
         self._progress.update(self._task, completed=done, best=best)
-
-    def log(self, message: str) -> None:
-        self._progress.console.log(message) if self._progress.live.is_started else self.console.print(message)

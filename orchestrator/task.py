@@ -78,7 +78,8 @@ class Task(ABC):
         """A batch of real inputs of the requested size (repeated if the test split is smaller)."""
         x = data.test[0]
         reps = -(-batch_size // len(x))
-        return x.repeat((reps,) + (1,) * (x.dim() - 1))[:batch_size].contiguous()
+        # a copy: an exported program stores its example input, and a view would carry the whole split
+        return x.repeat((reps,) + (1,) * (x.dim() - 1))[:batch_size].clone()
 
     def calibration_batches(self, data: TaskData, n_batches: int = 8, batch_size: int = 64) -> list[torch.Tensor]:
         """Training inputs for post-training quantization calibration."""

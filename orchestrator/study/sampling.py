@@ -14,6 +14,7 @@ from orchestrator.params import Choice, Float, Int, Param, default_value
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
+from orchestrator.strategies import Quantizer
 
 #: The order stages are sampled in: the pruner decides whether a scorer is needed.
 SAMPLE_ORDER = ("prune", "score", "train", "quantize")
@@ -108,7 +109,10 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
                                   train=_with_defaults(space, catalogue, "train", d)))
     for q in space.strategies("quantize"):
         if q != NONE:
-            recipes.append(Recipe(train=rest, quantize=_with_defaults(space, catalogue, "quantize", q)))
+            # a quantizer that trains with the model (QAT) gets the default fine-tuning to train in
+            trains = type(catalogue.family("quantizer")[q]).prepare_training is not Quantizer.prepare_training
+            train_stage = _with_defaults(space, catalogue, "train", finetune) if trains else rest
+            recipes.append(Recipe(train=train_stage, quantize=_with_defaults(space, catalogue, "quantize", q)))
     unique: list[Recipe] = []
     for r in recipes:
         if r not in unique:

@@ -203,12 +203,17 @@ def make_permanent(model: nn.Module) -> nn.Module:
     return model
 
 
+def _rewindable(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Parameters and persistent buffers (what a state_dict holds), masks excluded."""
+    saved = set(model.state_dict())
+    return [(n, t) for n, t in list(model.named_parameters()) + list(model.named_buffers())
+            if n in saved and not _MASK_BUFFER.search(n)]
+
+
 def rewind(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Load ``state`` (a plain ``state_dict`` of the unpruned model) into the masked model, keep the masks."""
     with torch.no_grad():
-        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if _MASK_BUFFER.search(name):
-                continue
+        for name, tensor in _rewindable(model):
             m = _ORIGINAL.match(name)
             key = m.group(1) + m.group(2) if m else name
             if key not in state:
@@ -225,9 +230,7 @@ def rewind(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 
 def rewind_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
     """Why ``state`` cannot be rewound into ``model`` (unpruned), or None."""
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        if _MASK_BUFFER.search(name):
-            continue
+    for name, tensor in _rewindable(model):
         m = _ORIGINAL.match(name)
         key = m.group(1) + m.group(2) if m else name
         if key not in state:

@@ -9,14 +9,12 @@ Arithmetic-Only Inference" (CVPR 2018).
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from orchestrator import hookimpl
+from orchestrator.export import quiet_ort
 from orchestrator.params import Choice, Int
 from orchestrator.strategies import Quantizer
 
@@ -47,8 +45,7 @@ class StaticInt8Quantizer(Quantizer):
             def get_next(self):
                 return next(self._it, None)
 
-        logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime's calibrator logs progress there
-        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        with tempfile.TemporaryDirectory() as tmp, quiet_ort():
             prepared = Path(tmp) / "prepared.onnx"
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ,

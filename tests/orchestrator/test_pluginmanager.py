@@ -73,6 +73,7 @@ def test_builtin_plugins_are_registered_under_builtin_names(host):
                 "builtin.pruners.channel", "builtin.pruners.unstructured", "builtin.pruners.iterative",
                 "builtin.pruners.lottery", "builtin.distillers.finetune", "builtin.distillers.kd",
                 "builtin.distillers.feature", "builtin.quantizers.none", "builtin.quantizers.static_int8",
+                "builtin.quantizers.dynamic_int8", "builtin.quantizers.qat", "builtin.quantizers.fp16",
                 "builtin.tasks.mnist1d", "builtin.tasks.digits", "builtin.tasks.tiny_text"}
     assert expected <= names
     assert {builtin_name(m) for m in BUILTIN_PLUGINS} == expected
@@ -243,9 +244,15 @@ def test_a_blocked_builtin_stays_out_of_the_catalogue(monkeypatch):
 
 
 def test_several_plugins_can_be_blocked_including_extra_ones(monkeypatch):
+    monkeypatch.delenv(BLOCK_ENV, raising=False)
+    everything = set(PluginHost().catalogue.family("quantizer"))
     monkeypatch.setenv(BLOCK_ENV, " builtin.quantizers.static_int8 , acme.dup,")
     host = PluginHost(extra_plugins=[("acme.dup", _scorer_plugin(NormScorer()))])
-    assert set(host.catalogue.family("quantizer")) == {"none"}
+    assert {"none", "static-int8", "dynamic-int8", "qat", "fp16"} <= everything
+    # only the blocked plugin's quantizer is gone; the other built-in quantizers stay
+    assert set(host.catalogue.family("quantizer")) == everything - {"static-int8"}
+    assert "builtin.quantizers.static_int8" not in {info.name for info in host.plugins()}
+    assert "acme.dup" not in {info.name for info in host.plugins()}
     assert "l2norm" not in host.catalogue.family("scorer")
 
 

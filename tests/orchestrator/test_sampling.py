@@ -7,13 +7,58 @@ import pytest
 
 from orchestrator.config import SamplerConfig
 from orchestrator.recipe import NONE, Recipe, StageChoice
-from orchestrator.spaces import resolve_space
+from orchestrator.spaces import builtin_spaces, resolve_space
 from orchestrator.study.samplers import make_sampler
 from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 BASE_TRAIN = StageChoice(strategy=NONE, params={"epochs": 0, "lr": 0.003})
+
+#: every built-in space, the four shipped ones named so that none can silently drop out
+BUILTIN_SPACES = sorted({"default", "quick", "cnn", "transformer"} | set(builtin_spaces()))
+
+#: a recipe that sets every parameter of channel pruning, kd and static int8
+FULL_RECIPE = Recipe(
+    score=StageChoice(strategy="magnitude", params={"p": 2}),
+    prune=StageChoice(strategy="channel", params={"ratio": 0.35, "global_pruning": True, "round_to": 4,
+                                                  "prune_heads": False}),
+    train=StageChoice(strategy="kd", params={"epochs": 5, "lr": 0.002, "temperature": 3.5, "alpha": 0.4}),
+    quantize=StageChoice(strategy="static-int8", params={"calibration": "entropy", "per_channel": False,
+                                                         "calibration_batches": 16}))
+
+#: recipes that between them use every strategy of the default space, each parameter off its default
+REPLAY_RECIPES = {
+    "channel-kd-static-int8": FULL_RECIPE,
+    "taylor-iterative-feature-qat": Recipe(
+        score=StageChoice(strategy="taylor", params={"batches": 4}),
+        prune=StageChoice(strategy="iterative", params={
+            "granularity": "channel", "sparsity": 0.6, "ratio": 0.4, "scope": "global", "steps": 3,
+            "schedule": "linear", "epochs_per_step": 1, "lr": 0.001}),
+        train=StageChoice(strategy="feature", params={"epochs": 6, "lr": 0.002, "beta": 2.0, "layers": 1,
+                                                      "kd_alpha": 0.3, "temperature": 2.0}),
+        quantize=StageChoice(strategy="qat", params={"averaging_constant": 0.02, "calibration_batches": 4})),
+    "lottery-dynamic-int8": Recipe(
+        prune=StageChoice(strategy="lottery", params={"sparsity": 0.7, "rounds": 2, "epochs_per_round": 2,
+                                                      "lr": 0.005, "scope": "global"}),
+        train=StageChoice(strategy=NONE, params={"epochs": 3, "lr": 0.001}),
+        quantize=StageChoice(strategy="dynamic-int8", params={"per_channel": True, "reduce_range": True})),
+    "random-unstructured-fp16": Recipe(
+        score=StageChoice(strategy="random", params={}),
+        prune=StageChoice(strategy="unstructured", params={"sparsity": 0.9, "scope": "global"}),
+        train=StageChoice(strategy=NONE, params={"epochs": 0, "lr": 0.003}),
+        quantize=StageChoice(strategy="fp16", params={})),
+    "fpgm-channel-heads": Recipe(
+        score=StageChoice(strategy="fpgm", params={}),
+        prune=StageChoice(strategy="channel", params={"ratio": 0.2, "global_pruning": False, "round_to": 8,
+                                                      "prune_heads": True}),
+        train=BASE_TRAIN),
+    "bn-scale-channel": Recipe(
+        score=StageChoice(strategy="bn-scale", params={}),
+        prune=StageChoice(strategy="channel", params={"ratio": 0.6, "global_pruning": True, "round_to": 1,
+                                                      "prune_heads": False}),
+        train=BASE_TRAIN),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,30 +91,39 @@ def _fake_values(recipe: Recipe) -> list[float]:
 # --- the conditional space -----------------------------------------------------------------------
 
 def test_sampled_recipes_only_hold_parameters_of_the_chosen_strategies(space, host):
+    pruners = host.catalogue.family("pruner")
+    scorers = [s for s in space.strategies("score") if s != NONE]
+    assert not pruners[NONE].needs_scores
     study = _study(optuna.samplers.RandomSampler(seed=0))
-    seen_prune = set()
-    for _ in range(40):
+    seen = {stage: set() for stage in ("score", "prune", "train", "quantize")}
+    for _ in range(80):
         trial = study.ask()
         recipe = sample_recipe(trial, space, host.catalogue)
-        seen_prune.add(recipe.prune.strategy)
         expected = set()
         for stage, choice in recipe.stages():
+            seen[stage].add(choice.strategy)
             if stage == "score" and choice.strategy == NONE:
                 continue
             expected.add(stage)
-            expected |= {f"{stage}.{choice.strategy}.{p}" for p in space.stages[stage][choice.strategy]}
-            assert set(choice.params) == set(space.stages[stage][choice.strategy])
-        assert set(trial.params) == expected
-        if recipe.prune.strategy == NONE:
+            assert trial.params[stage] == choice.strategy
+            declared = space.stages[stage][choice.strategy]
+            expected |= {f"{stage}.{choice.strategy}.{p}" for p in declared}
+            assert set(choice.params) == set(declared)
+            for p, value in choice.params.items():
+                assert trial.params[f"{stage}.{choice.strategy}.{p}"] == value
+                assert declared[p].contains(value), (stage, choice.strategy, p, value)
+        assert set(trial.params) == expected  # no parameter of a strategy the trial did not choose
+        if pruners[recipe.prune.strategy].needs_scores:
+            assert recipe.score.strategy in scorers
+        else:  # prune: none, or a pruner that ranks weights itself: no scorer and no scoring parameters
             assert recipe.score.strategy == NONE
             assert "score" not in trial.params
-            assert not any(name.startswith(("prune.channel.", "score.")) for name in trial.params)
-        else:
-            assert recipe.score.strategy == "magnitude"
-            assert trial.params["score"] == "magnitude"
-            assert space.stages["prune"]["channel"]["ratio"].contains(trial.params["prune.channel.ratio"])
+            assert not any(name.startswith("score.") for name in trial.params)
         study.tell(trial, _fake_values(recipe))
-    assert seen_prune == {"none", "channel"}
+    assert seen["prune"] == set(space.strategies("prune"))
+    assert seen["score"] == set(scorers) | {NONE}
+    assert seen["train"] == set(space.strategies("train"))
+    assert seen["quantize"] == set(space.strategies("quantize"))
 
 
 def test_sampled_values_stay_inside_the_narrowed_space(quick, host):
@@ -96,16 +150,10 @@ def test_a_trial_that_chose_prune_none_has_no_pruning_or_scoring_parameters(spac
 # --- enqueueing recipes --------------------------------------------------------------------------
 
 def test_recipe_params_names_each_parameter_by_stage_and_strategy(space, host):
-    recipe = Recipe(score=StageChoice(strategy="magnitude", params={"p": 2}),
-                    prune=StageChoice(strategy="channel", params={"ratio": 0.35, "global_pruning": True}),
-                    train=StageChoice(strategy="kd", params={"epochs": 5, "lr": 0.002, "temperature": 3.5,
-                                                             "alpha": 0.4}),
-                    quantize=StageChoice(strategy="static-int8", params={"calibration": "entropy",
-                                                                         "per_channel": False,
-                                                                         "calibration_batches": 16}))
-    assert recipe_params(recipe, space, host.catalogue) == {
+    assert recipe_params(FULL_RECIPE, space, host.catalogue) == {
         "score": "magnitude", "score.magnitude.p": 2,
         "prune": "channel", "prune.channel.ratio": 0.35, "prune.channel.global_pruning": True,
+        "prune.channel.round_to": 4, "prune.channel.prune_heads": False,
         "train": "kd", "train.kd.epochs": 5, "train.kd.lr": 0.002, "train.kd.temperature": 3.5,
         "train.kd.alpha": 0.4,
         "quantize": "static-int8", "quantize.static-int8.calibration": "entropy",
@@ -113,14 +161,15 @@ def test_recipe_params_names_each_parameter_by_stage_and_strategy(space, host):
     }
 
 
-def test_an_enqueued_recipe_comes_back_exactly(space, host):
-    recipe = Recipe(score=StageChoice(strategy="magnitude", params={"p": 2}),
-                    prune=StageChoice(strategy="channel", params={"ratio": 0.35, "global_pruning": True}),
-                    train=StageChoice(strategy="kd", params={"epochs": 5, "lr": 0.002, "temperature": 3.5,
-                                                             "alpha": 0.4}),
-                    quantize=StageChoice(strategy="static-int8", params={"calibration": "entropy",
-                                                                         "per_channel": False,
-                                                                         "calibration_batches": 16}))
+def test_the_replay_recipes_use_every_strategy_of_the_default_space(space):
+    for stage in ("score", "prune", "train", "quantize"):
+        used = {getattr(r, stage).strategy for r in REPLAY_RECIPES.values()}
+        assert set(space.strategies(stage)) - {NONE} <= used, stage
+
+
+@pytest.mark.parametrize("recipe", list(REPLAY_RECIPES.values()), ids=list(REPLAY_RECIPES))
+def test_an_enqueued_recipe_comes_back_exactly(recipe, space, host):
+    assert recipe_params(recipe, space, host.catalogue) is not None
     again, _ = _enqueued(recipe, space, host.catalogue)
     assert again == recipe
     assert again.model_dump() == recipe.model_dump()
@@ -187,11 +236,19 @@ def test_default_recipes_try_each_technique_once(space, host):
     assert [r.describe(host.catalogue) for r in recipes] == [
         "baseline",
         "channel 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003",
+        "unstructured 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003",
+        "iterative unstructured 70% in 4 cubic steps, 2 epochs each lr=0.003 by magnitude p=1"
+        " -> fine-tune 8 epochs lr=0.003",
+        "lottery 80% in 3 rounds of 3 epochs lr=0.003 -> fine-tune 8 epochs lr=0.003",
         "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
+        "channel 50% by magnitude p=1 -> feature x2 beta=1 + kd 0.5 8 epochs",
         "static-int8 minmax",
+        "dynamic-int8",
+        "fine-tune 8 epochs lr=0.003 -> qat ema=0.01",
+        "fp16",
     ]
     # one recipe per technique: pruning followed by plain fine-tuning, distillation after the default
-    # pruning, quantization alone
+    # pruning, quantization alone (QAT with the default fine-tuning it trains in)
     for name in [n for n in space.strategies("prune") if n != NONE]:
         assert sum(1 for r in recipes if r.prune.strategy == name and r.train.strategy == NONE) == 1, name
     for name in [n for n in space.strategies("train") if n != NONE]:
@@ -201,20 +258,61 @@ def test_default_recipes_try_each_technique_once(space, host):
     assert len(recipes) == 1 + sum(len(space.strategies(stage)) - 1 for stage in ("prune", "train", "quantize"))
 
 
+def _the_one(recipes: list[Recipe], stage: str, strategy: str) -> Recipe:
+    found = [r for r in recipes if getattr(r, stage).strategy == strategy
+             and (stage != "prune" or r.train.strategy == NONE)]
+    assert len(found) == 1, (stage, strategy, found)
+    return found[0]
+
+
 def test_default_recipes_use_the_strategy_defaults(space, host):
     recipes = default_recipes(space, host.catalogue)
+    baseline = recipes[0]
     prune = recipes[1]
     assert prune.score == StageChoice(strategy="magnitude", params={"p": 1})
-    assert prune.prune == StageChoice(strategy="channel", params={"ratio": 0.5, "global_pruning": False})
+    assert prune.prune == StageChoice(strategy="channel", params={"ratio": 0.5, "global_pruning": False,
+                                                                  "round_to": 1, "prune_heads": False})
     assert prune.train == StageChoice(strategy=NONE, params={"epochs": 8, "lr": 0.003})
-    kd = recipes[2]
+    unstructured = _the_one(recipes, "prune", "unstructured")
+    assert unstructured.score == prune.score and unstructured.train == prune.train
+    assert unstructured.prune == StageChoice(strategy="unstructured", params={"sparsity": 0.5,
+                                                                              "scope": "per-layer"})
+    iterative = _the_one(recipes, "prune", "iterative")
+    assert iterative.score == prune.score and iterative.train == prune.train
+    assert iterative.prune == StageChoice(strategy="iterative", params={
+        "granularity": "unstructured", "sparsity": 0.7, "ratio": 0.5, "scope": "per-layer", "steps": 4,
+        "schedule": "cubic", "epochs_per_step": 2, "lr": 0.003})
+    lottery = _the_one(recipes, "prune", "lottery")
+    assert lottery.score == StageChoice()  # lottery needs no scorer
+    assert lottery.train == prune.train
+    # the default 8 epochs per round is outside the space's [1, 4]: the middle is used
+    assert lottery.prune == StageChoice(strategy="lottery", params={
+        "sparsity": 0.8, "rounds": 3, "epochs_per_round": 3, "lr": 0.003, "scope": "per-layer"})
+    kd = _the_one(recipes, "train", "kd")
     assert kd.prune == prune.prune and kd.score == prune.score
     assert kd.train == StageChoice(strategy="kd", params={"epochs": 8, "lr": 0.003, "temperature": 4.0,
                                                           "alpha": 0.7})
-    int8 = recipes[3]
-    assert int8.prune.strategy == NONE and int8.train == recipes[0].train
+    feature = _the_one(recipes, "train", "feature")
+    assert feature.prune == prune.prune and feature.score == prune.score
+    assert feature.train == StageChoice(strategy="feature", params={
+        "epochs": 8, "lr": 0.003, "beta": 1.0, "layers": 2, "kd_alpha": 0.5, "temperature": 4.0})
+    int8 = _the_one(recipes, "quantize", "static-int8")
+    assert int8.prune.strategy == NONE and int8.train == baseline.train
     assert int8.quantize == StageChoice(strategy="static-int8", params={
         "calibration": "minmax", "per_channel": True, "calibration_batches": 8})
+    dynamic = _the_one(recipes, "quantize", "dynamic-int8")
+    assert dynamic.prune.strategy == NONE and dynamic.train == baseline.train
+    assert dynamic.quantize == StageChoice(strategy="dynamic-int8", params={"per_channel": False,
+                                                                            "reduce_range": False})
+    fp16 = _the_one(recipes, "quantize", "fp16")
+    assert fp16.prune.strategy == NONE and fp16.train == baseline.train
+    assert fp16.quantize == StageChoice(strategy="fp16", params={})
+    # QAT trains with the model: it gets the default fine-tuning, not the baseline's 0 epochs
+    qat = _the_one(recipes, "quantize", "qat")
+    assert qat.prune.strategy == NONE and qat.score.strategy == NONE
+    assert qat.train == prune.train == StageChoice(strategy=NONE, params={"epochs": 8, "lr": 0.003})
+    assert qat.quantize == StageChoice(strategy="qat", params={"averaging_constant": 0.01,
+                                                               "calibration_batches": 8})
 
 
 def test_default_recipes_fall_back_to_the_middle_of_a_narrowed_range(quick, host):
@@ -225,16 +323,33 @@ def test_default_recipes_fall_back_to_the_middle_of_a_narrowed_range(quick, host
     assert recipes[3].quantize.params["calibration_batches"] == 3  # geometric middle of [2, 4]
 
 
-@pytest.mark.parametrize("name", ["default", "quick"])
-def test_default_recipes_are_inside_their_space_and_replay_exactly(name, host):
-    space = resolve_space(name, host.catalogue)
+def test_every_shipped_space_is_covered():
+    assert {"default", "quick", "cnn", "transformer"} <= set(builtin_spaces())
+    assert set(BUILTIN_SPACES) == set(builtin_spaces())
+
+
+@pytest.mark.parametrize("runtime", [None, "onnxruntime", "torch"])
+@pytest.mark.parametrize("name", BUILTIN_SPACES)
+def test_default_recipes_are_inside_their_space_and_replay_exactly(name, runtime, host):
+    space = resolve_space(name, host.catalogue, runtime)
     recipes = default_recipes(space, host.catalogue)
+    assert recipes and recipes[0].describe(host.catalogue) == "baseline"
+    assert len({r.model_dump_json() for r in recipes}) == len(recipes)  # no recipe twice
     study = _study()
     for recipe in recipes:
         params = recipe_params(recipe, space, host.catalogue)
-        assert params is not None, recipe
+        assert params is not None, recipe  # else the driver would silently not enqueue it
         study.enqueue_trial(params)
     assert [sample_recipe(study.ask(), space, host.catalogue) for _ in recipes] == recipes
+
+
+@pytest.mark.parametrize("name", BUILTIN_SPACES)
+def test_default_recipes_cover_each_technique_of_every_builtin_space(name, host):
+    space = resolve_space(name, host.catalogue)
+    recipes = default_recipes(space, host.catalogue)
+    for stage in ("prune", "train", "quantize"):
+        offered = set(space.strategies(stage)) - {NONE}
+        assert offered <= {getattr(r, stage).strategy for r in recipes}, (name, stage)
 
 
 def test_default_recipes_without_plain_fine_tuning_use_the_spaces_distiller(host, tmp_path):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from orchestrator.errors import ConfigError
 from orchestrator.params import Choice, Float, Int
 from orchestrator.spaces import builtin_spaces, resolve_space
+from orchestrator.strategies import STAGES
+
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 
 
 def _write(tmp_path, text: str, name: str = "mine.yaml"):
@@ -25,12 +31,28 @@ def _error(name_or_path: str, catalogue) -> str:
 
 # --- built-in spaces -----------------------------------------------------------------------------
 
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((SPACES_DIR / f"{name}.yaml").read_text())
+
+
 def test_builtin_spaces_lists_default_and_quick_with_descriptions():
     spaces = builtin_spaces()
-    assert {"default", "quick"} <= set(spaces)
-    assert spaces["default"].startswith("Every built-in strategy")
+    assert {"default", "quick", "cnn", "transformer"} <= set(spaces)
+    assert set(spaces) == {p.stem for p in SPACES_DIR.glob("*.yaml")}  # every shipped file, nothing else
+    assert spaces["default"].startswith("The whole catalogue")
     assert spaces["quick"].startswith("A small, fast space")
+    for name, description in spaces.items():
+        assert description == str(_yaml(name)["description"]).strip(), name
     assert all(description.strip() == description and description for description in spaces.values())
+
+
+@pytest.mark.parametrize("name", ["default", "quick", "cnn", "transformer"])
+def test_every_builtin_space_resolves_with_the_strategies_its_file_lists(name, host):
+    space = resolve_space(name, host.catalogue)
+    assert space.name == name and space.description == builtin_spaces()[name]
+    raw = _yaml(name)["stages"]
+    for stage in STAGES:
+        assert space.strategies(stage) == list(raw.get(stage) or ["none"]), stage
 
 
 def test_default_space_has_every_stage_with_the_expected_strategies(host):
@@ -38,10 +60,17 @@ def test_default_space_has_every_stage_with_the_expected_strategies(host):
     assert space.name == "default"
     assert space.description == builtin_spaces()["default"]
     assert list(space.stages) == ["score", "prune", "train", "quantize"]
-    assert space.strategies("score") == ["magnitude"]
-    assert space.strategies("prune") == ["none", "channel"]
-    assert space.strategies("train") == ["none", "kd"]
-    assert space.strategies("quantize") == ["none", "static-int8"]
+    # the whole catalogue is offered: every loaded scorer, pruner, distiller and quantizer
+    for stage, family in STAGES.items():
+        assert sorted(space.strategies(stage)) == sorted(host.catalogue.family(family)), stage
+    # in the file's order, the baseline choice first where a stage has one
+    raw = _yaml("default")["stages"]
+    for stage in STAGES:
+        assert space.strategies(stage) == list(raw[stage]), stage
+    assert space.strategies("score")[0] == "magnitude"
+    assert space.strategies("prune")[:2] == ["none", "channel"]
+    assert space.strategies("train")[:2] == ["none", "kd"]
+    assert space.strategies("quantize")[:2] == ["none", "static-int8"]
 
 
 def test_default_space_narrows_the_declared_ranges_and_keeps_the_rest(host):
@@ -111,21 +140,28 @@ def test_an_unknown_strategy_names_it_its_stage_and_the_known_ones(host, tmp_pat
     assert message.startswith("search space 'mine': stages.prune.chanel: ")
     assert "no plugin provides pruner 'chanel'" in message
     assert "did you mean 'channel'?" in message
-    assert message.endswith("known: channel, none")
+    known = sorted(host.catalogue.family("pruner"))
+    assert {"channel", "none"} <= set(known)
+    assert message.endswith("; known: " + ", ".join(known))
 
 
 def test_an_unknown_strategy_without_a_close_match_still_lists_the_known_ones(host, tmp_path):
     message = _error(_write(tmp_path, "stages:\n  quantize: [fp8]\n"), host.catalogue)
     assert "stages.quantize.fp8" in message
     assert "did you mean" not in message
-    assert message.endswith("known: none, static-int8")
+    assert "no plugin provides quantizer 'fp8'" in message
+    known = sorted(host.catalogue.family("quantizer"))
+    assert {"none", "static-int8"} <= set(known)
+    assert message.endswith("; known: " + ", ".join(known))
 
 
 def test_an_unknown_parameter_names_it_and_the_declared_ones(host, tmp_path):
     message = _error(_write(tmp_path, "stages:\n  score: [magnitude]\n  prune: {channel: {ratoi: 0.5}}\n"),
                      host.catalogue)
+    declared = sorted(host.catalogue.family("pruner")["channel"].space)
+    assert {"global_pruning", "ratio"} <= set(declared)
     assert message == ("search space 'mine': stages.prune.channel: unknown parameter 'ratoi' "
-                       "(did you mean 'ratio'?); known: global_pruning, ratio")
+                       f"(did you mean 'ratio'?); known: {', '.join(declared)}")
 
 
 def test_an_unknown_stage_is_named(host, tmp_path):
@@ -164,7 +200,9 @@ def test_an_unknown_builtin_space_name_lists_the_builtin_ones(host):
     message = _error("defualt", host.catalogue)
     assert message.startswith("field 'search_space': unknown space 'defualt'")
     assert "did you mean 'default'?" in message
-    assert "known: default, quick" in message
+    known = sorted(builtin_spaces())
+    assert {"default", "quick", "cnn", "transformer"} <= set(known)
+    assert message.endswith("; known: " + ", ".join(known))
 
 
 def test_a_missing_yaml_file_is_a_config_error(host, tmp_path):
