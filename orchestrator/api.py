@@ -121,6 +121,8 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
                          catalogue=host.catalogue, rewind_state=base.rewind_state)
     baseline_metrics = _measure_baseline(rd, shared)
     shared.baseline_accuracy = baseline_metrics["accuracy"]
+    for dropped in space.restrict_to(base.model, _baseline_context(shared, rd), host.catalogue):
+        log(f"left out of the search space, inapplicable to this model: {dropped}")
 
     executor = LocalExecutor()
     executor.start(shared)
@@ -133,6 +135,14 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
         finally:
             executor.shutdown()
     return _finish(config, rd, driver, outcome, baseline_metrics, time.time() - started, host)
+
+
+def _baseline_context(shared: Any, rd: RunDir) -> Any:
+    from orchestrator.context import TrialContext
+
+    return TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=0,
+                        workdir=rd.root / ".baseline", runtime=shared.latency.runtime,
+                        rewind_state=shared.rewind_state)
 
 
 def _check_same_config(rd: RunDir, config: RunConfig) -> None:

@@ -44,6 +44,29 @@ class SearchSpace:
     def strategies(self, stage: str) -> list[str]:
         return list(self.stages[stage])
 
+    def restrict_to(self, model: Any, ctx: Any, catalogue: Catalogue) -> list[str]:
+        """Drop the strategies that declare themselves inapplicable to ``model`` (the baseline), so
+        the sampler never spends a trial on them; return what was dropped, with the reasons."""
+        dropped = []
+        for stage, family in STAGES.items():
+            for name in list(self.stages[stage]):
+                strategy = catalogue.family(family).get(name)
+                reason = strategy.applicable(model, ctx) if strategy is not None else None
+                if reason:
+                    del self.stages[stage][name]
+                    dropped.append(f"{family} '{name}': {reason}")
+        if not [s for s in self.stages["score"] if s != NONE]:  # pruners that need a scorer go too
+            for name in list(self.stages["prune"]):
+                if catalogue.family("pruner")[name].needs_scores:
+                    del self.stages["prune"][name]
+                    dropped.append(f"pruner '{name}': no applicable scorer is left in the space")
+        for stage, strategies in self.stages.items():
+            if not strategies:
+                raise ConfigError(f"search space '{self.name}': no {STAGES[stage]} in stages.{stage} "
+                                  f"applies to this model ({'; '.join(dropped)})")
+        self.skipped += dropped
+        return dropped
+
 
 def builtin_spaces() -> dict[str, str]:
     """Built-in space name -> description."""

@@ -73,6 +73,18 @@ class BertClassifier(nn.Module):
         return self.classifier(self.bert(input_ids=ids).last_hidden_state[:, 0])
 
 
+class Wide(nn.Module):
+    """An MLP on 8x8 images big enough that weights, not graph overhead, dominate its file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                                 nn.Linear(512, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class ShapeTask(Task):
     """A tiny synthetic classification task for one model shape."""
 

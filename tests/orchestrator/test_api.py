@@ -211,3 +211,17 @@ def test_the_torch_runtime_ships_torch_export_programs(tmp_path):
     assert all(t.state == "COMPLETE" for t in result.trials)
     assert all("static-int8" not in t.description for t in result.trials)
     assert result.artifact(result.pareto[0].number).suffix == ".pt2"
+
+
+def test_strategies_inapplicable_to_the_model_are_left_out_of_the_search(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"stages": {"score": {"bn-scale": {}, "magnitude": {}},
+                                                "prune": {"none": {}, "channel": {}},
+                                                "train": {"none": {"epochs": [0, 1]}}}}))
+    messages = []
+    config = quick_config(task={"name": "helpers:make_blob_task"}, search_space=str(space), budget={"n_trials": 6},
+                          sampler={"name": "random"})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False, log=messages.append)
+    assert all(t.state == "COMPLETE" for t in result.trials)  # the MLP has no BatchNorm: bn-scale never ran
+    assert not any(t.recipe["score"]["strategy"] == "bn-scale" for t in result.trials)
+    assert any("scorer 'bn-scale'" in m and "BatchNorm" in m for m in messages)

@@ -7,17 +7,7 @@ from orchestrator.metrics import artifact_sizes
 from orchestrator.training import fit
 from orchestrator_plugins.quantizers.dynamic_int8 import DynamicInt8Quantizer
 
-
-class Wide(nn.Module):
-    """Big enough that weights, not graph overhead, dominate the file."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                                 nn.Linear(512, 10))
-
-    def forward(self, x):
-        return self.net(x)
+from models import Wide
 
 
 class Mlp(nn.Module):

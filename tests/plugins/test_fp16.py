@@ -8,17 +8,7 @@ from orchestrator.export import export_onnx, export_torch, load_runner
 from orchestrator.metrics import artifact_sizes, measure_latency
 from orchestrator_plugins.quantizers.fp16 import Fp16Quantizer
 
-
-class Wide(nn.Module):
-    """Big enough that weights, not graph overhead, dominate the file."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                                 nn.Linear(512, 10))
-
-    def forward(self, x):
-        return self.net(x)
+from models import Wide
 
 
 class Attention(nn.Module):

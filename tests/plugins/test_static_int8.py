@@ -6,17 +6,7 @@ from orchestrator.export import export_onnx, load_runner
 from orchestrator.metrics import artifact_sizes
 from orchestrator_plugins.quantizers.static_int8 import StaticInt8Quantizer
 
-
-class Wide(nn.Module):
-    """Big enough that weights, not graph overhead, dominate the file."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                                 nn.Linear(512, 10))
-
-    def forward(self, x):
-        return self.net(x)
+from models import Wide
 
 
 def test_int8_file_is_about_four_times_smaller(make_ctx, tmp_path):
