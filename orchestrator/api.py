@@ -107,6 +107,8 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     log = log or (lambda msg: console.print(f"[dim]{msg}[/dim]"))
 
     rd = RunDir(out)
+    if rd.root.exists() and not rd.root.is_dir():
+        raise UsageError(f"--out {rd.root} is a file, not a run directory")
     rd.root.mkdir(parents=True, exist_ok=True)
     _check_same_config(rd, config)
     atomic_write_text(rd.config, dump_config(config))
@@ -123,6 +125,7 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     shared.baseline_accuracy = baseline_metrics["accuracy"]
     for dropped in space.restrict_to(base.model, _baseline_context(shared, rd), host.catalogue):
         log(f"left out of the search space, inapplicable to this model: {dropped}")
+    _check_same_space(rd, space)
 
     executor = LocalExecutor()
     executor.start(shared)
@@ -145,8 +148,19 @@ def _baseline_context(shared: Any, rd: RunDir) -> Any:
                         rewind_state=shared.rewind_state)
 
 
+def _check_same_space(rd: RunDir, space: Any) -> None:
+    """Optuna cannot change a parameter's choices mid-study: a resumed run must search the same space."""
+    resolved = {stage: {name: {p: param.model_dump(mode="json") for p, param in params.items()}
+                        for name, params in strategies.items()} for stage, strategies in space.stages.items()}
+    path = rd.root / "space.json"
+    if path.is_file() and json.loads(path.read_text()) != resolved:
+        raise UsageError(f"the search space '{space.name}' changed since {rd.root} was started "
+                         "(edited, or a plugin was added or removed); choose another --out")
+    atomic_write_json(path, resolved)
+
+
 def _check_same_config(rd: RunDir, config: RunConfig) -> None:
-    if rd.config.is_file() and rd.study_log.is_file():
+    if rd.config.is_file():
         previous = load_config(rd.config)
         if previous.model_dump(exclude={"budget"}) != config.model_dump(exclude={"budget"}):
             raise UsageError(f"{rd.root} holds a run with a different config; choose another --out")

@@ -47,8 +47,8 @@ class Objective(_Strict):
 class Bound(_Strict):
     """Feasible when ``min <= metric <= max``; either bound may be left out."""
 
-    min: float | None = Field(default=None, description="Lowest feasible value.")
-    max: float | None = Field(default=None, description="Highest feasible value.")
+    min: float | None = Field(default=None, allow_inf_nan=False, description="Lowest feasible value.")
+    max: float | None = Field(default=None, allow_inf_nan=False, description="Highest feasible value.")
 
     @model_validator(mode="after")
     def _one(self) -> "Bound":
@@ -145,7 +145,9 @@ def load_config(source: str | Path | dict | RunConfig) -> RunConfig:
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         try:
-            source = yaml.safe_load(path.read_text())
+            source = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 text file") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}:" if mark else ""

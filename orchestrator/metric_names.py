@@ -4,8 +4,10 @@ from __future__ import annotations
 
 METRICS: dict[str, tuple[str, str]] = {
     # name: (direction, description)
-    "accuracy": ("maximize", "task metric on the held-out test split, measured on the shipped artifact"),
+    "accuracy": ("maximize", "task metric on the validation split, measured on the shipped artifact"),
     "accuracy_drop": ("minimize", "baseline accuracy minus this accuracy, in percentage points"),
+    "test_accuracy": ("maximize", "task metric on the held-out test split, measured on the shipped artifact; "
+                      "reported, not for searching"),
     "params": ("minimize", "non-zero parameters of the compressed model"),
     "macs": ("minimize", "multiply-accumulates of one example"),
     "size_mb": ("minimize", "bytes of the deployable file as written, in MB (10^6 bytes)"),

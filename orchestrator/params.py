@@ -84,7 +84,7 @@ Param = Union[Float, Int, Choice]
 def narrow(param: Param, override: Any, where: str) -> Param:
     """Apply a search-space override to a declared parameter, refusing to widen it."""
     if isinstance(override, list):
-        choices = tuple(override)
+        choices = tuple(override if isinstance(param, Choice) else (_number(c, "choice", param, where) for c in override))
         if not choices:
             raise ConfigError(f"{where}: an empty list of choices")
         for c in choices:

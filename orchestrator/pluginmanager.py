@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata as md
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
@@ -147,18 +148,26 @@ class PluginHost:
         self._call_each("orchestrator_register_tasks", make_task_register)
         return cat
 
-    # --- lifecycle -----------------------------------------------------------------------
+    # --- lifecycle: observers; one that raises is reported and the run goes on -------------
     def run_start(self, config: Any, run_dir: Any) -> None:
-        self.pm.hook.orchestrator_run_start(config=config, run_dir=run_dir)
+        self._observe("orchestrator_run_start", config=config, run_dir=run_dir)
 
     def trial_start(self, number: int, recipe: dict) -> None:
-        self.pm.hook.orchestrator_trial_start(number=number, recipe=recipe)
+        self._observe("orchestrator_trial_start", number=number, recipe=recipe)
 
     def trial_end(self, result: Any) -> None:
-        self.pm.hook.orchestrator_trial_end(result=result)
+        self._observe("orchestrator_trial_end", result=result)
 
     def run_end(self, config: Any, run_dir: Any, pareto: list) -> None:
-        self.pm.hook.orchestrator_run_end(config=config, run_dir=run_dir, pareto=pareto)
+        self._observe("orchestrator_run_end", config=config, run_dir=run_dir, pareto=pareto)
+
+    def _observe(self, hook_name: str, **kwargs: Any) -> None:
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as exc:
+                warnings.warn(f"plugin '{impl.plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}",
+                              RuntimeWarning, stacklevel=2)
 
     # --- introspection -------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:

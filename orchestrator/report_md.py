@@ -6,7 +6,7 @@ from orchestrator.config import RunConfig
 from orchestrator.progress import fmt_metric
 from orchestrator.results import TrialResult
 
-COLUMNS = ("accuracy", "accuracy_drop", "size_mb", "gzip_mb", "latency_ms", "params", "macs")
+COLUMNS = ("accuracy", "test_accuracy", "accuracy_drop", "size_mb", "gzip_mb", "latency_ms", "params", "macs")
 
 
 def ratios(metrics: dict[str, float], baseline: dict[str, float]) -> dict[str, float]:

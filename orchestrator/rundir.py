@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -51,6 +50,3 @@ class RunDir:
             return str(Path(path).resolve().relative_to(self.root.resolve()))
         except ValueError:
             return str(path)
-
-    def read_json(self, path: Path) -> dict:
-        return json.loads(path.read_text())

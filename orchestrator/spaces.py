@@ -120,7 +120,8 @@ def resolve_space(name_or_path: str, catalogue: Catalogue, runtime: str | None =
 
     stages: dict[str, dict[str, dict[str, Param]]] = {}
     for stage, family in STAGES.items():
-        entries = raw_stages.get(stage) or {NONE: {}}
+        # a stage left out is none; for the train stage that means fine-tuning for 0 epochs
+        entries = raw_stages.get(stage) or {NONE: {"epochs": 0} if stage == "train" else {}}
         if isinstance(entries, list):  # a plain list of names keeps every declared range
             entries = {e: {} for e in entries}
         if not isinstance(entries, dict):

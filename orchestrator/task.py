@@ -34,8 +34,9 @@ class TrainSettings:
 
 @dataclass
 class TaskData:
-    """The three splits as (inputs, targets) tensor pairs. Test is held out from every decision
-    but the reported metrics; validation drives early stopping and training curves."""
+    """The three splits as (inputs, targets) tensor pairs. The search selects on validation (its
+    ``accuracy``, the training curves); test is held out from every decision and only gives the
+    reported ``test_accuracy``."""
 
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
@@ -87,7 +88,11 @@ class Task(ABC):
         return [x[i * batch_size : (i + 1) * batch_size] for i in range(n_batches) if i * batch_size < len(x)]
 
     def fingerprint(self) -> str:
-        """Identifies the baseline: the same fingerprint and seed reuse the cached baseline."""
+        """Identifies the baseline: the same fingerprint and seed reuse the cached baseline. It covers
+        the class, the factory's parameters, the training settings and the architecture (every
+        parameter's name and shape)."""
+        shapes = {k: list(v.shape) for k, v in self.build_model().state_dict().items()}
         blob = json.dumps({"task": self.name, "params": self.params, "cls": type(self).__qualname__,
-                           "train": self.baseline_training.__dict__}, sort_keys=True, default=str)
+                           "train": self.baseline_training.__dict__, "architecture": shapes},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

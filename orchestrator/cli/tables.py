@@ -9,7 +9,8 @@ from orchestrator.api import SearchResult
 from orchestrator.report_md import ratios
 
 #: (header, metric, format)
-COLUMNS = (("acc", "accuracy", "{:.4f}"), ("drop", "accuracy_drop", "{:+.2f}"), ("MB", "size_mb", "{:.3g}"),
+COLUMNS = (("acc", "accuracy", "{:.4f}"), ("test", "test_accuracy", "{:.4f}"), ("drop", "accuracy_drop", "{:+.2f}"),
+           ("MB", "size_mb", "{:.3g}"),
            ("ms", "latency_ms", "{:.3g}"))
 
 

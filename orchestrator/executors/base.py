@@ -50,9 +50,5 @@ class Executor(ABC):
     @abstractmethod
     def wait(self) -> list[TrialResult]: ...
 
-    @property
-    @abstractmethod
-    def pending(self) -> int: ...
-
     def shutdown(self) -> None:
         """Release workers; called once, also after an interruption."""

@@ -24,7 +24,3 @@ class LocalExecutor(Executor):
         assert self._shared is not None, "start() first"
         job = self._queue.pop(0)
         return [execute_trial(job, self._shared)]
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)

@@ -15,7 +15,6 @@ from optuna.trial import TrialState
 from orchestrator.config import RunConfig
 from orchestrator.executors.base import Executor, TrialJob
 from orchestrator.pluginmanager import PluginHost
-from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
 from orchestrator.study.pareto import constraint_violations, hypervolume, pareto_front, reference
@@ -37,9 +36,12 @@ class SearchOutcome:
 def open_study(config: RunConfig, run_dir: RunDir) -> optuna.Study:
     optuna.logging.set_verbosity(logging.WARNING)
     backend = optuna.storages.journal.JournalFileBackend(str(run_dir.study_log))
-    return optuna.create_study(storage=optuna.storages.JournalStorage(backend), study_name=STUDY_NAME,
-                               sampler=make_sampler(config.sampler, config.seed),
-                               directions=[o.direction for o in config.objectives], load_if_exists=True)
+    study = optuna.create_study(storage=optuna.storages.JournalStorage(backend), study_name=STUDY_NAME,
+                                sampler=make_sampler(config.sampler, config.seed),
+                                directions=[o.direction for o in config.objectives], load_if_exists=True)
+    if study.trials:  # a resumed session continues the sampler's random stream instead of replaying it
+        study.sampler = make_sampler(config.sampler, config.seed + len(study.trials))
+    return study
 
 
 class Driver:
@@ -120,7 +122,3 @@ class Driver:
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-
-
-def recipe_of(result: TrialResult) -> Recipe:
-    return Recipe.model_validate(result.recipe)

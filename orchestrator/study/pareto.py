@@ -18,15 +18,16 @@ from orchestrator.results import TrialResult
 
 
 def constraint_violations(metrics: dict[str, float], constraints: dict) -> dict[str, float]:
-    """metric -> violation (<= 0 satisfied), scaled by the bound so metrics of any unit compare."""
+    """metric -> violation (<= 0 satisfied), scaled by the bound (1 for a zero bound) so metrics of
+    any unit compare."""
     out = {}
     for metric, bound in constraints.items():
         value = metrics[metric]
         worst = float("-inf")
         if bound.max is not None:
-            worst = max(worst, (value - bound.max) / max(abs(bound.max), 1e-9))
+            worst = max(worst, (value - bound.max) / (abs(bound.max) or 1.0))
         if bound.min is not None:
-            worst = max(worst, (bound.min - value) / max(abs(bound.min), 1e-9))
+            worst = max(worst, (bound.min - value) / (abs(bound.min) or 1.0))
         out[metric] = worst
     return out
 
@@ -70,7 +71,8 @@ def hypervolume(front: list[TrialResult], objectives: list[Objective], ideal: di
 
     points = []
     for r in front:
-        p = [(r.metrics[o.metric] - ideal[o.metric]) / (ref[o.metric] - ideal[o.metric]) for o in objectives]
+        p = [max(0.0, (r.metrics[o.metric] - ideal[o.metric]) / (ref[o.metric] - ideal[o.metric]))
+             for o in objectives]
         if all(x < 1.0 for x in p):
             points.append(p)
     if not points:

@@ -8,9 +8,6 @@ import optuna
 
 from orchestrator.config import SamplerConfig
 
-SAMPLERS = ("tpe", "nsga2", "random")
-
-
 def make_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
     if cfg.name == "tpe":
         with warnings.catch_warnings():

@@ -14,7 +14,7 @@ from orchestrator.params import Choice, Float, Int, Param, default_value
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
-from orchestrator.strategies import Quantizer
+from orchestrator.strategies import STAGES, Quantizer
 
 #: The order stages are sampled in: the pruner decides whether a scorer is needed.
 SAMPLE_ORDER = ("prune", "score", "train", "quantize")
@@ -71,8 +71,7 @@ def recipe_params(recipe: Recipe, space: SearchSpace, catalogue: Catalogue) -> d
 
 
 def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: str, **fixed: Any) -> StageChoice:
-    family = {"score": "scorer", "prune": "pruner", "train": "distiller", "quantize": "quantizer"}[stage]
-    strategy = catalogue.family(family)[name]
+    strategy = catalogue.family(STAGES[stage])[name]
     params = {}
     for p, param in space.stages[stage][name].items():
         value = fixed.get(p, strategy.defaults.get(p))

@@ -4,8 +4,9 @@ Romero et al., "FitNets: Hints for Thin Deep Nets" (ICLR 2015): the student's in
 features are regressed onto the teacher's (mean squared error) through learned projections — a
 1x1 convolution for convolutional features, a linear map for the rest — which absorb the width
 difference after channel pruning. ``kd_alpha`` > 0 adds Hinton's logit distillation on top.
-The hint layers are the last ``layers`` convolution/linear layers the model executes before its
-output layer; the projections are trained with the student and discarded afterwards.
+The hint layers are the last ``layers`` convolution/linear layers the teacher executes before its
+output layer, hooked by name in the student; the projections are trained with the student and
+discarded afterwards.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ class FeatureDistiller(Distiller):
             return model
         from orchestrator_plugins.pruners.channel import output_layers
 
+        # Hint layers are chosen on the teacher and hooked by name in the student, whatever wraps them
+        # there (quantization-aware training replaces a layer by a fake-quantizing module of its name).
         example = ctx.example_inputs(2)
-        heads = {n for n, m in model.named_modules() if m in output_layers(model, example)}
-        hints = [n for n in executed_layers(model, example) if n not in heads][-int(params.get("layers", 2)):]
-        teacher_modules, student_modules = dict(ctx.teacher.named_modules()), dict(model.named_modules())
-        hints = [n for n in hints if n in teacher_modules]
+        teacher = ctx.teacher
+        heads = {n for n, m in teacher.named_modules() if m in output_layers(teacher, example)}
+        hints = [n for n in executed_layers(teacher, example) if n not in heads][-int(params.get("layers", 2)):]
+        teacher_modules, student_modules = dict(teacher.named_modules()), dict(model.named_modules())
+        hints = [n for n in hints if n in student_modules]
         feats: dict[tuple[str, str], torch.Tensor] = {}
         hooks = []
         for side, modules in (("s", student_modules), ("t", teacher_modules)):
@@ -85,7 +89,7 @@ class FeatureDistiller(Distiller):
             with torch.no_grad():
                 ctx.teacher(example)
                 model.eval()(example)
-            projections = nn.ModuleDict({n.replace(".", "/"): _projection(student_modules[n], feats[("s", n)],
+            projections = nn.ModuleDict({n.replace(".", "/"): _projection(teacher_modules[n], feats[("s", n)],
                                                                           feats[("t", n)]) for n in hints})
             beta, alpha = float(params.get("beta", 1.0)), float(params.get("kd_alpha", 0.5))
             t = float(params.get("temperature", 4.0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -28,8 +26,8 @@ class DigitsTask(Task):
     name = "digits"
     baseline_training = TrainSettings(epochs=25, lr=5e-3, batch_size=64, weight_decay=1e-4)
 
-    def __init__(self, width: int = 16, **params: Any) -> None:
-        super().__init__(width=width, **params)
+    def __init__(self, width: int = 16) -> None:
+        super().__init__(width=width)
         self.width = width
 
     def build_model(self) -> nn.Module:

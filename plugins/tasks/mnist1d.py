@@ -6,8 +6,6 @@ on a CPU, hard enough that a linear model reaches only ~32% while a CNN passes 9
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -34,8 +32,8 @@ class MNIST1DTask(Task):
     name = "mnist1d"
     baseline_training = TrainSettings(epochs=30, lr=5e-3, batch_size=128, weight_decay=1e-4)
 
-    def __init__(self, num_samples: int = 10000, width: int = 32, data_seed: int = 42, **params: Any) -> None:
-        super().__init__(num_samples=num_samples, width=width, data_seed=data_seed, **params)
+    def __init__(self, num_samples: int = 10000, width: int = 32, data_seed: int = 42) -> None:
+        super().__init__(num_samples=num_samples, width=width, data_seed=data_seed)
         self.num_samples, self.width, self.data_seed = num_samples, width, data_seed
 
     def build_model(self) -> nn.Module:

@@ -10,8 +10,6 @@ encoder follows BERT's layout and attribute names (``query``/``key``/``value``,
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -91,9 +89,9 @@ class TinyTextTask(Task):
     baseline_training = TrainSettings(epochs=20, lr=3e-3, batch_size=64, weight_decay=1e-2)
 
     def __init__(self, num_samples: int = 6000, length: int = 16, vocab: int = 32, hidden: int = 64, heads: int = 4,
-                 layers: int = 2, data_seed: int = 42, **params: Any) -> None:
+                 layers: int = 2, data_seed: int = 42) -> None:
         super().__init__(num_samples=num_samples, length=length, vocab=vocab, hidden=hidden, heads=heads,
-                         layers=layers, data_seed=data_seed, **params)
+                         layers=layers, data_seed=data_seed)
         self.num_samples, self.length, self.vocab = num_samples, length, vocab
         self.hidden, self.heads, self.layers, self.data_seed = hidden, heads, layers, data_seed
 

@@ -111,7 +111,7 @@ def test_the_pipeline_ships_and_measures_dynamic_int8(make_ctx, digits_baseline,
     recipe = Recipe.model_validate({"train": {"strategy": "none", "params": {"epochs": 0, "lr": 1e-3}},
                                     "quantize": {"strategy": "dynamic-int8", "params": DynamicInt8Quantizer.defaults}})
     candidate = run_recipe(recipe, make_ctx(), catalogue, LatencyConfig(batch_size=32, warmup=1, repeats=3),
-                           digits_baseline.test_metric)
+                           digits_baseline.val_metric)
     assert capfd.readouterr().out == ""  # nothing printed on the way
     assert candidate.artifact.suffix == ".onnx"
     assert candidate.metrics["accuracy_drop"] <= 2.0

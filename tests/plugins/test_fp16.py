@@ -135,7 +135,7 @@ def test_the_pipeline_ships_and_measures_fp16(make_ctx, digits_baseline, capfd, 
                                     "quantize": {"strategy": "fp16"}})
     candidate = run_recipe(recipe, make_ctx(runtime=runtime), catalogue,
                            LatencyConfig(runtime=runtime, batch_size=32, warmup=1, repeats=3),
-                           digits_baseline.test_metric)
+                           digits_baseline.val_metric)
     assert capfd.readouterr().out == ""  # nothing printed on the way
     assert candidate.artifact.suffix == (".onnx" if runtime == "onnxruntime" else ".pt2")
     assert abs(candidate.metrics["accuracy_drop"]) <= 1.0

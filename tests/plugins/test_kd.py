@@ -46,3 +46,24 @@ def test_kd_student_agrees_with_teacher_at_least_as_well_as_finetuning(make_ctx,
     x = digits_data.test[0]
     teacher = digits_baseline.model
     assert _agreement(distilled, teacher, x) >= _agreement(tuned, teacher, x) - 0.005
+
+
+def test_feature_hints_reach_a_student_under_quantization_aware_training(make_ctx, digits_baseline, monkeypatch):
+    """QAT wraps each layer; the feature distiller must still hook the wrapped layers' outputs."""
+    import orchestrator_plugins.distillers.feature as feature
+    from orchestrator_plugins.quantizers.qat import QatQuantizer
+
+    ctx = make_ctx()
+    student = QatQuantizer().prepare_training(copy.deepcopy(digits_baseline.model), ctx, {"calibration_batches": 2})
+    x, y = ctx.data.train[0][:32], ctx.data.train[1][:32]
+    seen = []
+
+    def first_loss_only(model, task, data, loss_fn, **kw):  # evaluate the loss once instead of training
+        seen.append((loss_fn(model(x), x, y).item(), task.loss(model(x), y).item()))
+        return []
+
+    monkeypatch.setattr(feature, "fit", first_loss_only)
+    params = dict(feature.FeatureDistiller.defaults, epochs=1, kd_alpha=0.0, beta=1000.0)
+    feature.FeatureDistiller().train(student, ctx, params)
+    (total, cross_entropy), = seen
+    assert total > cross_entropy + 1e-3  # the hint term is there: the wrapped layers' features were captured

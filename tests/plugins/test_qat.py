@@ -152,7 +152,7 @@ def test_the_pipeline_runs_qat_end_to_end(make_ctx, digits_baseline, capfd):
     recipe = Recipe.model_validate({"train": {"strategy": "none", "params": {"epochs": 1, "lr": 1e-3}},
                                     "quantize": {"strategy": "qat", "params": PARAMS}})
     candidate = run_recipe(recipe, make_ctx(), catalogue, LatencyConfig(batch_size=32, warmup=1, repeats=3),
-                           digits_baseline.test_metric)
+                           digits_baseline.val_metric)
     assert capfd.readouterr().out == ""  # nothing printed on the way
     assert candidate.artifact.suffix == ".onnx"
     assert not any(isinstance(m, FakeQuantized) for m in candidate.model.modules())
