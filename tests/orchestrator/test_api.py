@@ -228,3 +228,44 @@ def test_strategies_inapplicable_to_the_model_are_left_out_of_the_search(tmp_pat
     assert all(t.state == "COMPLETE" for t in result.trials)  # the MLP has no BatchNorm: bn-scale never ran
     assert not any(t.recipe["score"]["strategy"] == "bn-scale" for t in result.trials)
     assert any("scorer 'bn-scale'" in m and "BatchNorm" in m for m in messages)
+
+
+def test_a_resumed_run_samples_new_recipes_rather_than_replaying_old_ones(tmp_path):
+    out = tmp_path / "run"
+    config = quick_config(budget={"n_trials": 6}, sampler={"name": "random"})
+    first = orchestrator.search(config, out=out, progress=False)
+    second = orchestrator.search(dict(config, budget={"n_trials": 8}), out=out, progress=False)
+
+    def recipes(trials):
+        return [{k: v for k, v in t.recipe.items() if k != "seed"} for t in trials]
+
+    assert len(second.trials) == 8
+    # trials 4-5 were the first session's first sampled ones (0-3 are enqueued); a replayed random
+    # stream would hand the second session exactly those again
+    assert recipes(second.trials[6:8]) != recipes(first.trials[4:6])
+
+
+def test_a_changed_search_space_on_resume_is_refused(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"stages": {"train": {"none": {"epochs": [0, 1]}}}}))
+    out = tmp_path / "run"
+    orchestrator.search(quick_config(search_space=str(space), budget={"n_trials": 1}), out=out, progress=False)
+    space.write_text(yaml.safe_dump({"stages": {"train": {"none": {"epochs": [0, 2]}}}}))
+    with pytest.raises(UsageError, match="changed since"):
+        orchestrator.search(quick_config(search_space=str(space), budget={"n_trials": 2}), out=out, progress=False)
+
+
+def test_an_observer_plugin_that_raises_does_not_stop_the_run(tmp_path):
+    from orchestrator import hookimpl
+    from orchestrator.pluginmanager import PluginHost
+
+    class Broken:
+        @hookimpl
+        def orchestrator_trial_end(self, result):
+            raise RuntimeError("dashboard is down")
+
+    host = PluginHost(extra_plugins=[("broken-observer", Broken())])
+    with pytest.warns(RuntimeWarning, match="broken-observer.*dashboard is down"):
+        result = orchestrator.search(quick_config(budget={"n_trials": 2}), out=tmp_path / "run", progress=False,
+                                     host=host)
+    assert len(result.trials) == 2

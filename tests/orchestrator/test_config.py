@@ -238,3 +238,16 @@ def test_dump_config_writes_every_default_explicitly():
     assert "direction: maximize" in text
     assert "n_trials: 30" in text
     assert "search_space: default" in text
+
+
+@pytest.mark.parametrize("bound", [float("inf"), float("nan")])
+def test_constraint_bounds_must_be_finite(bound):
+    with pytest.raises(ConfigError, match="constraints.size_mb.max"):
+        load_config({"task": "digits", "constraints": {"size_mb": {"max": bound}}})
+
+
+def test_a_config_that_is_not_text_is_one_clear_error(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"\xff\xfe\x00task: digits")
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_config(path)

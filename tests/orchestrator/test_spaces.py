@@ -241,3 +241,17 @@ def test_a_learning_rate_bound_written_as_1e_3_is_accepted_or_named(host, tmp_pa
         assert str(exc).startswith("search space 'mine': stages.train.kd.lr")
     else:
         assert space.stages["train"]["kd"]["lr"] == Float(1e-3, 1e-2, log=True)
+
+
+def test_a_train_stage_left_out_trains_nothing(host, tmp_path):
+    path = tmp_path / "prune_only.yaml"
+    path.write_text("stages:\n  score: [magnitude]\n  prune: [channel]\n")
+    space = resolve_space(str(path), host.catalogue)
+    assert list(space.stages["train"]) == ["none"]
+    assert space.stages["train"]["none"]["epochs"].choices == (0,)
+
+
+def test_numbers_yaml_reads_as_strings_work_in_choice_lists(host, tmp_path):
+    path = tmp_path / "lr.yaml"
+    path.write_text("stages:\n  train: {kd: {lr: [1e-3, 3e-3]}}\n")
+    assert resolve_space(str(path), host.catalogue).stages["train"]["kd"]["lr"].choices == (1e-3, 3e-3)
