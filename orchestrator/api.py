@@ -115,7 +115,10 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     host.run_start(config, rd.root)
     started = time.time()
 
-    data = task.load_data(config.seed)
+    try:
+        data = task.load_data(config.seed)
+    except ImportError as exc:  # an optional dependency of the task (its extra) is not installed
+        raise UsageError(f"task '{task.name}': {exc}") from None
     base = prepare_baseline(task, data, config.seed, log=log)
     log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
         f"{' (cached)' if base.cached else ''}")
