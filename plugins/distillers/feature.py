@@ -19,8 +19,9 @@ from torch import nn
 
 from orchestrator import hookimpl
 from orchestrator.distillation import TRAINING_SPACE, TrainingDistiller
-from orchestrator.strategies import Distiller
 from orchestrator.params import Float, Int
+from orchestrator.strategies import Distiller
+from orchestrator.tracing import traced_forward
 from orchestrator.training import fit
 
 _LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
@@ -30,14 +31,8 @@ def executed_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of the convolution/linear layers in the order a forward pass runs them."""
     names = {m: n for n, m in model.named_modules()}
     order: list[str] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(names[mod]))
-             for m in model.modules() if isinstance(m, _LAYERS)]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
+    traced_forward(model, example, [m.register_forward_hook(lambda mod, i, o: order.append(names[mod]))
+                                    for m in model.modules() if isinstance(m, _LAYERS)])
     return list(dict.fromkeys(order))
 
 

@@ -25,6 +25,7 @@ from orchestrator import hookimpl
 from orchestrator.errors import InapplicableError
 from orchestrator.params import Choice, Float
 from orchestrator.strategies import Pruner, Scores
+from orchestrator.tracing import traced_forward
 
 PRUNABLE = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -67,14 +68,9 @@ class ScoreImportance(tp.importance.GroupMagnitudeImportance):
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     """The layers whose outputs are the model's outputs (the classifier head): never pruned."""
     produced: dict[int, nn.Module] = {}
-    hooks = [m.register_forward_hook(lambda mod, inp, out: produced.__setitem__(out.data_ptr(), mod))
-             for m in model.modules() if isinstance(m, PRUNABLE)]
-    try:
-        with torch.no_grad():
-            out = model(example)
-    finally:
-        for h in hooks:
-            h.remove()
+    out = traced_forward(model, example, [
+        m.register_forward_hook(lambda mod, inp, out: produced.__setitem__(out.data_ptr(), mod))
+        for m in model.modules() if isinstance(m, PRUNABLE)])
     outputs = out if isinstance(out, (tuple, list)) else [out]
     heads = [produced[o.data_ptr()] for o in outputs if o.data_ptr() in produced]
     if not heads:  # the head's output went through a copy; fall back to the last prunable layer

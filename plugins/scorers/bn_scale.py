@@ -24,6 +24,7 @@ from torch.nn.utils import parametrize
 
 from orchestrator import hookimpl
 from orchestrator.strategies import Scorer, Scores
+from orchestrator.tracing import traced_forward
 
 _BN = nn.modules.batchnorm._BatchNorm
 _LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
@@ -77,12 +78,7 @@ def _hook_producers(model: nn.Module, example: torch.Tensor, norms: list[nn.Modu
     hooks = [m.register_forward_hook(lambda mod, inp, out: outputs.append((out, mod)))
              for m in model.modules() if isinstance(m, _LAYERS)]
     hooks += [bn.register_forward_pre_hook(lambda mod, inp: inputs.setdefault(mod, inp[0])) for bn in norms]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
+    traced_forward(model, example, hooks)
     producers = {}
     for bn, x in inputs.items():
         for out, layer in outputs:
