@@ -1,16 +1,13 @@
 import copy
 
 import torch
+import torch.nn.functional as F
 
 from orchestrator.training import predict_module
 from orchestrator_plugins.distillers.finetune import FineTune
 from orchestrator_plugins.distillers.kd import LogitDistiller
 from orchestrator_plugins.pruners.channel import ChannelPruner
 from orchestrator_plugins.scorers.magnitude import MagnitudeScorer
-
-
-def _agreement(student, teacher, x):
-    return (predict_module(student, x).argmax(1) == predict_module(teacher, x).argmax(1)).float().mean().item()
 
 
 def test_kd_loss_is_zero_gradient_free_when_student_is_teacher(make_ctx, digits_baseline, digits_data):
@@ -34,7 +31,9 @@ def test_kd_reports_each_epoch_and_stops_when_told(make_ctx, digits_baseline):
     assert all(0.0 <= v <= 1.0 for _, v in seen)
 
 
-def test_kd_student_agrees_with_teacher_at_least_as_well_as_finetuning(make_ctx, digits_baseline, digits_data):
+def test_kd_student_agrees_with_the_teacher_more_than_a_finetuned_one(make_ctx, digits_baseline, digits_data):
+    """Agreement with the teacher's softened distribution (KL at T=4 on held-out data): what
+    distillation buys over plain fine-tuning at the same epochs and seed."""
     ctx = make_ctx()
     base = copy.deepcopy(digits_baseline.model)
     base = ChannelPruner().prune(base, MagnitudeScorer().score(base, ctx, {"p": 1}), ctx, {"ratio": 0.6})
@@ -44,8 +43,13 @@ def test_kd_student_agrees_with_teacher_at_least_as_well_as_finetuning(make_ctx,
     torch.manual_seed(0)
     distilled = LogitDistiller().train(copy.deepcopy(base), ctx, params | {"temperature": 4.0, "alpha": 0.9})
     x = digits_data.test[0]
-    teacher = digits_baseline.model
-    assert _agreement(distilled, teacher, x) >= _agreement(tuned, teacher, x) - 0.005
+    teacher = predict_module(digits_baseline.model, x)
+
+    def divergence(student):
+        return F.kl_div(F.log_softmax(predict_module(student, x) / 4.0, dim=1), F.log_softmax(teacher / 4.0, dim=1),
+                        reduction="batchmean", log_target=True).item()
+
+    assert divergence(distilled) < 0.9 * divergence(tuned)
 
 
 def test_feature_hints_reach_a_student_under_quantization_aware_training(make_ctx, digits_baseline, monkeypatch):
