@@ -97,12 +97,14 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     from orchestrator.pluginmanager import get_host
     from orchestrator.progress import SearchProgress
     from orchestrator.spaces import resolve_space
+    from orchestrator.study.driver import Driver
     from orchestrator.tasks import resolve_task
 
     config = load_config(source)
     host = host or get_host()
     task = resolve_task(config.task, host.catalogue)
-    space = resolve_space(config.search_space, host.catalogue, runtime=config.latency.runtime)  # every check before anything is written
+    # every check that needs no training runs before anything is written
+    space = resolve_space(config.search_space, host.catalogue, runtime=config.latency.runtime)
     console = Console(stderr=True)
     log = log or (lambda msg: console.print(f"[dim]{msg}[/dim]"))
 
@@ -132,8 +134,6 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
 
     executor = LocalExecutor()
     executor.start(shared)
-    from orchestrator.study.driver import Driver
-
     with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
         driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
         try:
