@@ -79,9 +79,9 @@ class SearchResult:
             raise UsageError(f"{run_dir}: not a finished run directory (no pareto.json)")
         pareto = json.loads(rd.pareto_json.read_text())
         trials = rd.read_trials()
-        numbers = {p["number"] for p in pareto["pareto"]}
+        by_number = {t.number: t for t in trials}
         return cls(run_dir=rd.root, config=load_config(rd.config), baseline=pareto["baseline"], trials=trials,
-                   pareto=[t for t in trials if t.number in numbers], hypervolume=pareto["hypervolume"])
+                   pareto=[by_number[p["number"]] for p in pareto["pareto"]], hypervolume=pareto["hypervolume"])
 
 
 def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest", *, progress: bool = True,
