@@ -134,12 +134,13 @@ def test_a_scorer_name_that_already_exists_names_both_plugins():
                                "and plugin 'acme.dup'")
 
 
-def test_a_clash_between_two_third_party_plugins_names_both():
+def test_a_clash_between_two_third_party_plugins_names_both_and_is_a_usage_error():
     with pytest.raises(PluginError) as info:
         PluginHost(extra_plugins=[("acme.one", _scorer_plugin(NormScorer())),
                                   ("acme.two", _scorer_plugin(NormScorer()))])
     assert "scorer 'l2norm'" in str(info.value)
     assert "'acme.one'" in str(info.value) and "'acme.two'" in str(info.value)
+    assert isinstance(info.value, UsageError) and info.value.exit_code == 2
 
 
 def test_a_task_name_that_already_exists_names_both_plugins():
@@ -152,13 +153,6 @@ def test_a_task_name_that_already_exists_names_both_plugins():
         PluginHost(extra_plugins=[("acme.tasks", TaskClash())])
     assert str(info.value) == ("task 'digits' is registered by both plugin 'builtin.tasks.digits' "
                                "and plugin 'acme.tasks'")
-
-
-def test_plugin_errors_are_usage_errors():
-    with pytest.raises(UsageError) as info:
-        PluginHost(extra_plugins=[("acme.dup", _scorer_plugin(NormScorer())),
-                                  ("acme.dup2", _scorer_plugin(NormScorer()))])
-    assert info.value.exit_code == 2
 
 
 def test_a_hook_that_does_not_exist_names_the_plugin():
