@@ -11,6 +11,7 @@ The CLI is a thin layer over this module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -92,12 +93,8 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     """
     from rich.console import Console
 
-    from orchestrator.baseline import prepare_baseline
-    from orchestrator.executors import LocalExecutor, SharedState
     from orchestrator.pluginmanager import get_host
-    from orchestrator.progress import SearchProgress
     from orchestrator.spaces import resolve_space
-    from orchestrator.study.driver import Driver
     from orchestrator.tasks import resolve_task
 
     config = load_config(source)
@@ -111,7 +108,18 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     rd = RunDir(out)
     if rd.root.exists() and not rd.root.is_dir():
         raise UsageError(f"--out {rd.root} is a file, not a run directory")
-    rd.root.mkdir(parents=True, exist_ok=True)
+    with rd.lock():
+        return _search_locked(config, rd, host, task, space, log, console, progress)
+
+
+def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any, space: Any,
+                   log: Callable[[str], None], console: Any, progress: bool) -> SearchResult:
+    from orchestrator.baseline import prepare_baseline
+    from orchestrator.executors import SharedState
+    from orchestrator.progress import SearchProgress
+    from orchestrator.study.driver import Driver
+    from orchestrator.study.early_stopping import CurveBoard, accuracy_floor
+
     _check_same_config(rd, config)
     atomic_write_text(rd.config, dump_config(config))
     host.run_start(config, rd.root)
@@ -125,22 +133,36 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
         f"{' (cached)' if base.cached else ''}")
     shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None,
-                         catalogue=host.catalogue, rewind_state=base.rewind_state)
+                         catalogue=host.catalogue, rewind_state=base.rewind_state, constraints=config.constraints)
     baseline_metrics = _measure_baseline(rd, shared)
     shared.baseline_accuracy = baseline_metrics["accuracy"]
     for dropped in space.restrict_to(base.model, _baseline_context(shared, rd), host.catalogue):
         log(f"left out of the search space, inapplicable to this model: {dropped}")
     _check_same_space(rd, space)
 
-    executor = LocalExecutor()
-    executor.start(shared)
-    with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
-        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
-        try:
+    previous = rd.read_trials()
+    board = CurveBoard(config.early_stopping, accuracy_floor(config, shared.baseline_accuracy),
+                       [r.curve for r in previous if r.state == "COMPLETE"])
+    executor = make_executor(config)
+    try:
+        executor.start(shared, board)
+        log(f"running {executor.describe()}")
+        with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
+            driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
             outcome = driver.run()
-        finally:
-            executor.shutdown()
+    finally:
+        executor.shutdown()
     return _finish(config, rd, driver, outcome, baseline_metrics, time.time() - started, host)
+
+
+def make_executor(config: RunConfig) -> Any:
+    if config.execution.executor == "local":
+        from orchestrator.executors import LocalExecutor
+
+        return LocalExecutor()
+    from orchestrator.executors.ray_executor import RayExecutor
+
+    return RayExecutor(config.execution)
 
 
 def _baseline_context(shared: Any, rd: RunDir) -> Any:
@@ -165,7 +187,9 @@ def _check_same_space(rd: RunDir, space: Any) -> None:
 def _check_same_config(rd: RunDir, config: RunConfig) -> None:
     if rd.config.is_file():
         previous = load_config(rd.config)
-        if previous.model_dump(exclude={"budget"}) != config.model_dump(exclude={"budget"}):
+        # the budget and where trials run may change between sessions; what is searched may not
+        mutable = {"budget", "execution", "early_stopping"}
+        if previous.model_dump(exclude=mutable) != config.model_dump(exclude=mutable):
             raise UsageError(f"{rd.root} holds a run with a different config; choose another --out")
 
 
@@ -175,8 +199,9 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
 
     if rd.baseline_json.is_file():
         return json.loads(rd.baseline_json.read_text())
+    # the baseline is measured whatever the constraints say: they are judged against it
     result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(), workdir=str(rd.root / ".baseline")),
-                           shared)
+                           dataclasses.replace(shared, constraints={}), board=None)
     shutil.rmtree(rd.root / ".baseline", ignore_errors=True)
     if result.state != "COMPLETE":
         raise UsageError(f"the baseline could not be exported or measured: {result.error}")
@@ -190,12 +215,14 @@ def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: 
     from orchestrator.report_md import ratios, render_markdown
     from orchestrator.study.pareto import pareto_front
 
-    results = outcome.results
+    results = sorted(outcome.results, key=lambda r: r.number)
     front = pareto_front(results, config.objectives)
     rd.keep_artifacts(front, results, {r.number: Recipe.model_validate(r.recipe).to_yaml() for r in front},
                       config.keep_all_artifacts)
     rd.write_trials(results)
     hv = driver.hypervolume(results)
+    # a resumed run's history and wall time continue those of the sessions before it
+    before = json.loads(rd.pareto_json.read_text()) if rd.pareto_json.is_file() else {}
     pareto = {
         "schema_version": PARETO_SCHEMA_VERSION,
         "task": config.task.name,
@@ -205,10 +232,10 @@ def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: 
         "ideal_point": driver.ideal,
         "reference_point": driver.ref,
         "hypervolume": hv,
-        "hypervolume_history": outcome.hypervolume_history,
+        "hypervolume_history": before.get("hypervolume_history", []) + outcome.hypervolume_history,
         "n_trials": {s: sum(r.state == s for r in results) for s in ("COMPLETE", "PRUNED", "FAIL")},
         "n_feasible": sum(r.feasible for r in results),
-        "wall_time_s": wall_s,
+        "wall_time_s": before.get("wall_time_s", 0.0) + wall_s,
         "interrupted": outcome.interrupted,
         "pareto": [{"number": r.number, "description": r.description, "recipe": r.recipe, "metrics": r.metrics,
                     "ratios": ratios(r.metrics, baseline), "artifact": r.artifact} for r in front],

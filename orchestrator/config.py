@@ -89,10 +89,50 @@ class LatencyConfig(_Strict):
 
 
 class ExecutionConfig(_Strict):
-    """How trials are executed."""
+    """Where trials run, how many at once, and where the study is stored."""
 
-    executor: Literal["local"] = Field(default="local", description="Where trials run: 'local' runs them "
-                                       "one at a time in the driver process.")
+    executor: Literal["ray", "local"] = Field(
+        default="ray", description="ray: each trial is a Ray task, several at once; local: one at a time "
+        "inside the driver process (for debugging).")
+    address: str | None = Field(
+        default=None, description="Ray cluster to join: 'auto' (the cluster `ray start` runs on this machine) "
+        "or 'ray://host:10001'. Unset: a private local Ray, started and stopped by the run.")
+    workers: int | None = Field(default=None, gt=0, description="Trials at once. Unset: the CPUs Ray sees "
+                                "divided by cpus_per_trial.")
+    cpus_per_trial: float = Field(default=1.0, gt=0, description="CPUs Ray reserves for each trial; its "
+                                  "training uses as many threads.")
+    gpus_per_trial: float = Field(default=0.0, ge=0, description="GPUs Ray reserves for each trial.")
+    trial_timeout: float | None = Field(default=None, gt=0, description="Seconds a trial may run before it is "
+                                        "cancelled and recorded as FAIL.")
+    storage: str | None = Field(
+        default=None, description="Optuna storage: unset for the journal file study.log in the run directory, "
+        "or an SQLAlchemy URL such as postgresql://user@host/db for a long-lived shared study.")
+    study_name: str | None = Field(default=None, description="Study name in the storage. Unset: the run "
+                                   "directory's name.")
+    runtime_env: dict[str, Any] | None = Field(
+        default=None, description="Ray runtime_env for the workers, e.g. {working_dir: ., pip: [...]} to ship "
+        "a user's task code to a cluster.")
+
+    @model_validator(mode="after")
+    def _ray_only(self) -> "ExecutionConfig":
+        if self.executor == "local" and self.address is not None:
+            raise ValueError("'address' needs executor: ray")
+        return self
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stops trials whose training curve shows they cannot pay off (see docs/failures.md)."""
+
+    enabled: bool = Field(default=True, description="Stop hopeless trials during training.")
+    grace_epochs: int = Field(default=1, ge=1, description="Epochs every trial trains before any rule applies.")
+    min_trials: int = Field(default=3, ge=1, description="Completed curves needed at an epoch before a rule "
+                            "compares against them.")
+    floor_margin: float = Field(default=0.01, ge=0, description="Accuracy rule: stop when the curve, plus the "
+                                "largest gain any completed trial made after this epoch, stays this far below "
+                                "the accuracy floor the constraints set.")
+    median_margin: float | None = Field(
+        default=0.1, ge=0, description="Median rule: stop when the curve is this far below the median of "
+        "completed trials at the same epoch; null turns the rule off.")
 
 
 class RunConfig(_Strict):
@@ -109,6 +149,8 @@ class RunConfig(_Strict):
     seed: int = Field(default=0, description="Seeds the baseline, the sampler and every trial's training.")
     latency: LatencyConfig = Field(default_factory=LatencyConfig, description="Runtime and latency measurement.")
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where trials run.")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig,
+                                                description="Stopping hopeless trials during training.")
     keep_all_artifacts: bool = Field(default=False, description="Keep every trial's model, not only the Pareto ones.")
 
     @field_validator("task", mode="before")

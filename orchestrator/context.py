@@ -21,7 +21,8 @@ class TrialContext:
     """Shared, read-only inputs of one trial.
 
     ``report_epoch(epoch, val_metric)`` records a point of the training curve and returns True
-    when the trial should stop (it is hopeless); the train stage must then return promptly.
+    when the trial should stop (it is hopeless); the train stage must then return promptly, and the
+    pipeline ends the trial as PRUNED with ``stop_reason()``.
     """
 
     task: Task
@@ -36,6 +37,10 @@ class TrialContext:
     #: the recipe's scorer applied to a model, for pruners that re-score between steps; None if none
     rescore: Callable[[nn.Module], dict[str, torch.Tensor]] | None = None
     log: Callable[[str], None] = field(default=lambda msg: None)
+    #: why early stopping ended the trial, once it has; None while it may go on
+    stop_reason: Callable[[], str | None] = field(default=lambda: None)
+    #: checks the pruned model against constraints that need no training (raises TrialStopped)
+    precheck: Callable[[nn.Module, object], None] | None = None
 
     def example_inputs(self, batch_size: int = 8) -> torch.Tensor:
         return self.task.example_inputs(self.data, batch_size)

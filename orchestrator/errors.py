@@ -25,6 +25,11 @@ class InapplicableError(OrchestratorError):
     """A strategy declared itself inapplicable to the model at hand; the trial is skipped."""
 
 
+class TrialStopped(OrchestratorError):
+    """The trial is told PRUNED: early stopping judged it hopeless, or a pre-check showed it
+    cannot meet a size or parameter constraint. The message is the reason, recorded in trials.jsonl."""
+
+
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
     """A short hint listing the known alternatives, closest first."""
     import difflib

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from orchestrator.errors import InapplicableError
+from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.export import export_for_runtime
 from orchestrator.metrics.measure import measure_candidate
 from orchestrator.recipe import NONE, Recipe
@@ -55,8 +55,13 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         scores = scorer.score(model, ctx, recipe.score.params)
     model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
     quantizer = strategies["quantize"]
+    if ctx.precheck is not None:
+        ctx.precheck(model, quantizer)
     model = quantizer.prepare_training(model, ctx, recipe.quantize.params)
     model = strategies["train"].train(model, ctx, recipe.train.params).eval()
+    reason = ctx.stop_reason()
+    if reason:
+        raise TrialStopped(reason)
     model = quantizer.end_training(model, ctx, recipe.quantize.params)
     model = pruner.finalize(model, ctx, recipe.prune.params).eval()
 

@@ -25,6 +25,11 @@ class TrialResult(BaseModel):
     error: str | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: the host and process that ran the trial
+    node: str | None = None
+    pid: int | None = None
+    #: cancelled by Ctrl-C or left behind by a killed driver: not counted in the budget, re-queued
+    interrupted: bool = False
 
     @property
     def duration_s(self) -> float:

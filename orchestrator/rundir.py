@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from orchestrator.atomic import atomic_write_json, atomic_write_text
+from orchestrator.errors import UsageError
 from orchestrator.results import TrialResult
 
 
@@ -21,6 +26,33 @@ class RunDir:
     baseline_json = property(lambda self: self.root / "baseline.json")
     artifacts = property(lambda self: self.root / "artifacts")
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory for this driver; a second driver gets a clear error.
+
+        An exclusive ``flock`` on ``DIR/.lock``: the kernel drops it when the driver exits or is
+        killed, so a crashed run never leaves its directory locked.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UsageError(f"{self.root} is in use by another orchestrator run (pid {holder}); wait for it to "
+                             "finish, or choose another --out") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
     def trial_dir(self, number: int) -> Path:
         return self.artifacts / f"trial-{number}"
 
@@ -30,7 +62,9 @@ class RunDir:
         return [TrialResult.model_validate_json(line) for line in self.trials_jsonl.read_text().splitlines() if line]
 
     def write_trials(self, results: list[TrialResult]) -> None:
-        atomic_write_text(self.trials_jsonl, "".join(r.model_dump_json() + "\n" for r in results))
+        """One line per trial, in trial-number order (they finish in any order)."""
+        ordered = sorted(results, key=lambda r: r.number)
+        atomic_write_text(self.trials_jsonl, "".join(r.model_dump_json() + "\n" for r in ordered))
 
     def keep_artifacts(self, keep: list[TrialResult], results: list[TrialResult], recipes_yaml: dict[int, str],
                        keep_all: bool) -> None:

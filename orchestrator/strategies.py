@@ -101,6 +101,9 @@ class Quantizer(Strategy):
     family: ClassVar[str] = "quantizer"
     #: The deployment runtimes this quantizer produces artifacts for.
     runtimes: ClassVar[tuple[str, ...]] = ("onnxruntime",)
+    #: The fewest bytes the artifact stores per weight (4 fp32, 2 fp16, 1 int8): lets a size_mb
+    #: constraint reject a recipe before training. None: unknown, no such check.
+    min_bytes_per_weight: ClassVar[float | None] = None
 
     def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
         if ctx.runtime not in self.runtimes:

@@ -26,6 +26,19 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ["ORCHESTRATOR_CACHE_DIR"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ray_cluster():
+    """One local Ray for the whole suite (2 CPUs, as the CI machine): every search joins it."""
+    import logging
+
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def host():
     from orchestrator.pluginmanager import get_host

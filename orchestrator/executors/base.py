@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from orchestrator.config import LatencyConfig
 from orchestrator.pluginmanager import Catalogue
+from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
+from orchestrator.study.early_stopping import CurveBoard
 from orchestrator.task import Task, TaskData
+
+
+CANCELLED = "cancelled: the run was interrupted while this trial ran; it is re-queued for the next session"
 
 
 @dataclass
@@ -26,6 +32,8 @@ class SharedState:
     #: the driver's strategies, so workers run exactly what the driver validated
     catalogue: Catalogue
     rewind_state: dict | None = None
+    #: the run's constraints, for the checks a pruned model meets before training
+    constraints: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -36,13 +44,18 @@ class TrialJob:
 
 
 class Executor(ABC):
-    """Runs trial jobs; ``wait`` returns at least one finished result while any is pending."""
+    """Runs trial jobs; ``wait`` returns at least one finished result while any is pending.
+
+    ``board`` is where running trials report their curves (early stopping); after ``start`` the
+    driver reaches it through the executor, in process or behind a Ray actor.
+    """
 
     #: How many trials may run at once.
     capacity: int = 1
+    board: Any = None
 
     @abstractmethod
-    def start(self, shared: SharedState) -> None: ...
+    def start(self, shared: SharedState, board: CurveBoard) -> None: ...
 
     @abstractmethod
     def submit(self, job: TrialJob) -> None: ...
@@ -50,5 +63,21 @@ class Executor(ABC):
     @abstractmethod
     def wait(self) -> list[TrialResult]: ...
 
+    def cancel_all(self) -> list[TrialResult]:
+        """Stop every trial still running (Ctrl-C); each comes back as an interrupted FAIL."""
+        return []
+
+    def describe(self) -> str:
+        return f"{self.capacity} worker{'s' * (self.capacity != 1)}"
+
     def shutdown(self) -> None:
         """Release workers; called once, also after an interruption."""
+
+
+def failed(job: TrialJob, shared: SharedState, error: str, started_at: float, *,
+           interrupted: bool = False) -> TrialResult:
+    """The result of a trial that could not report one itself (its worker died, it was cancelled)."""
+    recipe = Recipe.model_validate(job.recipe)
+    return TrialResult(number=job.number, state="FAIL", recipe=job.recipe, error=error,
+                       description=recipe.describe(shared.catalogue), started_at=started_at,
+                       finished_at=time.time(), interrupted=interrupted)

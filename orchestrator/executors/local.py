@@ -1,10 +1,16 @@
-"""The in-process executor: one trial at a time in the driver, for debugging and fast tests."""
+"""The in-process executor: one trial at a time in the driver, for debugging and fast tests.
+
+It cannot enforce ``execution.trial_timeout`` nor survive a native crash: the Ray executor can.
+"""
 
 from __future__ import annotations
 
-from orchestrator.executors.base import Executor, SharedState, TrialJob
+import time
+
+from orchestrator.executors.base import CANCELLED, Executor, SharedState, TrialJob, failed
 from orchestrator.executors.trial import execute_trial
 from orchestrator.results import TrialResult
+from orchestrator.study.early_stopping import CurveBoard
 
 
 class LocalExecutor(Executor):
@@ -13,14 +19,29 @@ class LocalExecutor(Executor):
     def __init__(self) -> None:
         self._shared: SharedState | None = None
         self._queue: list[TrialJob] = []
+        self._current: TrialJob | None = None
+        self._started = 0.0
 
-    def start(self, shared: SharedState) -> None:
-        self._shared = shared
+    def start(self, shared: SharedState, board: CurveBoard) -> None:
+        self._shared, self.board = shared, board
 
     def submit(self, job: TrialJob) -> None:
         self._queue.append(job)
 
     def wait(self) -> list[TrialResult]:
         assert self._shared is not None, "start() first"
-        job = self._queue.pop(0)
-        return [execute_trial(job, self._shared)]
+        job = self._current = self._queue.pop(0)
+        self._started = time.time()
+        result = execute_trial(job, self._shared, self.board)
+        self._current = None
+        return [result]
+
+    def cancel_all(self) -> list[TrialResult]:
+        """The KeyboardInterrupt already ended the running trial inside ``wait``: record it."""
+        assert self._shared is not None
+        jobs = ([self._current] if self._current else []) + self._queue
+        self._current, self._queue = None, []
+        return [failed(job, self._shared, CANCELLED, self._started, interrupted=True) for job in jobs]
+
+    def describe(self) -> str:
+        return "1 trial at a time in this process (local executor)"

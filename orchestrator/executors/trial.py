@@ -2,39 +2,60 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
 from orchestrator.context import TrialContext
-from orchestrator.errors import InapplicableError
+from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.executors.base import SharedState, TrialJob
 from orchestrator.pipeline import run_recipe
+from orchestrator.precheck import check_before_training
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 
 
-def execute_trial(job: TrialJob, shared: SharedState) -> TrialResult:
+class EpochSink(Protocol):
+    """Where a trial reports its curve: the run's CurveBoard, in process or behind a Ray actor."""
+
+    def report(self, number: int, epoch: int, value: float) -> str | None: ...
+
+
+def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = None) -> TrialResult:
     started = time.time()
     curve: list[float] = []
+    stopped: list[str] = []
     recipe = Recipe.model_validate(job.recipe)
     catalogue = shared.catalogue
 
     def report_epoch(epoch: int, value: float) -> bool:
         curve.append(value)
-        return False
+        if not stopped and board is not None:
+            reason = board.report(job.number, epoch, value)
+            if reason:
+                stopped.append(reason)
+        return bool(stopped)
+
+    def precheck(model: torch.nn.Module, quantizer: object) -> None:
+        check_before_training(model, ctx.example_inputs(1), quantizer, shared.constraints)  # type: ignore[arg-type]
 
     torch.manual_seed(recipe.seed)
     ctx = TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=recipe.seed,
                        workdir=Path(job.workdir), runtime=shared.latency.runtime, report_epoch=report_epoch,
-                       rewind_state=shared.rewind_state)
+                       rewind_state=shared.rewind_state, stop_reason=lambda: stopped[0] if stopped else None,
+                       precheck=precheck if shared.constraints else None)
     result = TrialResult(number=job.number, state="FAIL", recipe=job.recipe, description=recipe.describe(catalogue),
-                         started_at=started)
+                         started_at=started, node=socket.gethostname(), pid=os.getpid())
     try:
         candidate = run_recipe(recipe, ctx, catalogue, shared.latency, shared.baseline_accuracy)
         result.state, result.metrics, result.artifact = "COMPLETE", candidate.metrics, str(candidate.artifact)
+    except TrialStopped as exc:
+        result.state, result.error = "PRUNED", str(exc)
     except InapplicableError as exc:
         result.error = f"inapplicable: {exc}"
     except Exception as exc:  # a failing trial never kills a run

@@ -12,6 +12,7 @@ from torch import nn
 
 from orchestrator.export import load_runner
 from orchestrator.metrics.latency import measure_latency
+from orchestrator.metrics.slot import measuring_slot
 from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
 
     def score(x: torch.Tensor, y: torch.Tensor) -> float:
         logits = torch.cat([runner(x[i : i + 512]) for i in range(0, len(x), 512)])
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError("the artifact produced non-finite outputs (NaN or inf)")
         value = ctx.task.metric(logits, y)
         if not math.isfinite(value):
             raise ValueError("the artifact produced a non-finite accuracy")
@@ -53,7 +56,7 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     metrics["macs"] = float(count_macs(model, ctx.example_inputs(1)))
     metrics.update(artifact_sizes(artifact))
     batch = ctx.example_inputs(latency.batch_size)
-    with torch_threads(latency.threads):
+    with measuring_slot(), torch_threads(latency.threads):
         stats = measure_latency(runner, batch, warmup=latency.warmup, repeats=latency.repeats)
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,14 +16,16 @@ from optuna.trial import TrialState
 from orchestrator.config import RunConfig
 from orchestrator.executors.base import Executor, TrialJob
 from orchestrator.pluginmanager import PluginHost
+from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
 from orchestrator.study.pareto import constraint_violations, hypervolume, pareto_front, reference
 from orchestrator.study.samplers import make_sampler
+from orchestrator.study.storage import claim, make_storage, study_name
 from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
 from orchestrator.spaces import SearchSpace
 
-STUDY_NAME = "orchestrator"
+ORPHANED = "interrupted: the driver stopped (killed or crashed) while this trial ran; it is re-queued"
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 
 
@@ -35,13 +38,20 @@ class SearchOutcome:
 
 def open_study(config: RunConfig, run_dir: RunDir) -> optuna.Study:
     optuna.logging.set_verbosity(logging.WARNING)
-    backend = optuna.storages.journal.JournalFileBackend(str(run_dir.study_log))
-    study = optuna.create_study(storage=optuna.storages.JournalStorage(backend), study_name=STUDY_NAME,
+    study = optuna.create_study(storage=make_storage(config.execution, run_dir),
+                                study_name=study_name(config.execution, run_dir),
                                 sampler=make_sampler(config.sampler, config.seed),
                                 directions=[o.direction for o in config.objectives], load_if_exists=True)
+    if config.execution.storage is not None:
+        claim(study, run_dir)
     if study.trials:  # a resumed session continues the sampler's random stream instead of replaying it
         study.sampler = make_sampler(config.sampler, config.seed + len(study.trials))
     return study
+
+
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts against the budget: finished, and not cut short by the driver."""
+    return trial.state.is_finished() and not trial.user_attrs.get("interrupted")
 
 
 class Driver:
@@ -55,20 +65,22 @@ class Driver:
     def run(self) -> SearchOutcome:
         study = open_study(self.config, self.run_dir)
         results = self.run_dir.read_trials()
-        self._fail_orphans(study)
+        results += self._fail_orphans(study)
+        self.run_dir.write_trials(results)
         if not study.trials:
             self._enqueue_defaults(study)
         outcome = SearchOutcome(results=results)
         in_flight: dict[int, optuna.Trial] = {}
         deadline = time.monotonic() + self.config.budget.timeout if self.config.budget.timeout else math.inf
+        done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
         try:
             while True:
-                done = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
                 while (len(in_flight) < self.executor.capacity and done + len(in_flight) < self.config.budget.n_trials
                        and time.monotonic() < deadline):
                     trial = study.ask()
                     recipe = sample_recipe(trial, self.space, self.host.catalogue)
                     recipe.seed = self.config.seed + trial.number
+                    trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
                     in_flight[trial.number] = trial
                     self.host.trial_start(trial.number, recipe.model_dump())
                     self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
@@ -76,18 +88,28 @@ class Driver:
                 if not in_flight:
                     break
                 for result in self.executor.wait():
-                    self._tell(study, in_flight.pop(result.number), result)
-                    results.append(result)
-                    self.run_dir.write_trials(results)
-                    outcome.hypervolume_history.append((len(results), self.hypervolume(results)))
-                    self.host.trial_end(result)
-                    self.on_result(results, done + 1)
-                    done += 1
+                    self._record(study, in_flight.pop(result.number), result, outcome)
+                    if not result.interrupted:
+                        done += 1
+                    self.on_result(results, done)
         except KeyboardInterrupt:
             outcome.interrupted = True
-            for number, trial in in_flight.items():
-                study.tell(trial, state=TrialState.FAIL)
+            for result in self.executor.cancel_all():
+                if result.number in in_flight:
+                    self._record(study, in_flight.pop(result.number), result, outcome)
         return outcome
+
+    def _record(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult, outcome: SearchOutcome) -> None:
+        curve = self.executor.board.finish(result.number, result.state == "COMPLETE")
+        result.curve = result.curve or curve
+        self._tell(study, trial, result)
+        if result.interrupted:
+            shutil.rmtree(self.run_dir.trial_dir(result.number), ignore_errors=True)
+            study.enqueue_trial(trial.params)
+        outcome.results.append(result)
+        self.run_dir.write_trials(outcome.results)
+        outcome.hypervolume_history.append((len(outcome.results), self.hypervolume(outcome.results)))
+        self.host.trial_end(result)
 
     def hypervolume(self, results: list[TrialResult]) -> float:
         return hypervolume(pareto_front(results, self.config.objectives), self.config.objectives, self.ideal, self.ref)
@@ -105,7 +127,7 @@ class Driver:
                     trial.set_constraint(name, violation)
                 study.tell(trial, values)
                 return
-        for key, value in (("error", result.error), ("curve", result.curve)):
+        for key, value in (("error", result.error), ("curve", result.curve), ("interrupted", result.interrupted)):
             if value:
                 trial.set_user_attr(key, value)
         study.tell(trial, state=_STATES[result.state])
@@ -117,8 +139,27 @@ class Driver:
             if params is not None:
                 study.enqueue_trial(params, skip_if_exists=True)
 
-    def _fail_orphans(self, study: optuna.Study) -> None:
-        """Trials a killed driver left RUNNING are failed, so the budget counts them honestly."""
-        storage = study._storage
+    def _fail_orphans(self, study: optuna.Study) -> list[TrialResult]:
+        """Trials a killed driver left RUNNING: failed, recorded as interrupted, and re-queued."""
+        storage = study._storage  # Optuna has no public call to end a trial its driver lost
+        orphans = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            storage.set_trial_user_attr(t._trial_id, "error", ORPHANED)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            if t.params:
+                study.enqueue_trial(t.params)
+            recipe = t.user_attrs.get("recipe")
+            if recipe is not None:
+                shutil.rmtree(self.run_dir.trial_dir(t.number), ignore_errors=True)
+                orphans.append(TrialResult(number=t.number, state="FAIL", recipe=recipe, error=ORPHANED,
+                                           interrupted=True, description=self._describe(recipe),
+                                           started_at=t.datetime_start.timestamp() if t.datetime_start else 0.0,
+                                           finished_at=time.time()))
+        return orphans
+
+    def _describe(self, recipe: dict) -> str:
+        try:
+            return Recipe.model_validate(recipe).describe(self.host.catalogue)
+        except Exception:
+            return ""

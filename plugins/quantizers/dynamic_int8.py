@@ -35,6 +35,7 @@ QUANTIZABLE_LAYERS = (nn.Linear, nn.LSTM, nn.MultiheadAttention, nn.Embedding)
 
 class DynamicInt8Quantizer(Quantizer):
     name = "dynamic-int8"
+    min_bytes_per_weight = 1.0
     runtimes = ("onnxruntime",)
     space = {"per_channel": Choice([False, True]), "reduce_range": Choice([False, True])}
     defaults = {"per_channel": False, "reduce_range": False}

@@ -56,6 +56,7 @@ class HalfPrecision(nn.Module):
 
 class Fp16Quantizer(Quantizer):
     name = "fp16"
+    min_bytes_per_weight = 2.0
     runtimes = ("onnxruntime", "torch")
 
     def quantize(self, model, fp32_path: Path, out_path: Path, ctx: Any, params: Mapping[str, Any]) -> Path:

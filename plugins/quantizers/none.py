@@ -8,6 +8,7 @@ from orchestrator.strategies import Quantizer
 
 class NoQuantizer(Quantizer):
     name = "none"
+    min_bytes_per_weight = 4.0
     runtimes = ("onnxruntime", "torch")
 
     def quantize(self, model, fp32_path, out_path, ctx, params):

@@ -139,6 +139,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 class QatQuantizer(Quantizer):
     name = "qat"
+    min_bytes_per_weight = 1.0
     runtimes = ("onnxruntime",)
     space = {"averaging_constant": Float(0.001, 0.1, log=True), "calibration_batches": Int(2, 32, log=True)}
     defaults = {"averaging_constant": 0.01, "calibration_batches": 8}

@@ -23,6 +23,7 @@ _METHODS = ("minmax", "entropy", "percentile")
 
 class StaticInt8Quantizer(Quantizer):
     name = "static-int8"
+    min_bytes_per_weight = 1.0
     runtimes = ("onnxruntime",)
     space = {"calibration": Choice(_METHODS), "per_channel": Choice([True, False]),
              "calibration_batches": Int(2, 32, log=True)}

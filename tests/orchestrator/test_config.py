@@ -76,7 +76,8 @@ def test_defaults_are_filled_in():
     assert config.sampler.name == "tpe"
     assert config.seed == 0
     assert config.latency.runtime == "onnxruntime"
-    assert config.execution.executor == "local"
+    assert config.execution.executor == "ray" and config.execution.address is None
+    assert config.execution.storage is None and config.early_stopping.enabled
     assert config.keep_all_artifacts is False
     assert config.task.params == {}
 

@@ -1,0 +1,167 @@
+"""The Ray executor: every trial is a Ray task, as many at once as the cluster has room for.
+
+* The shared state (task, data, baseline model, catalogue) is put into Ray's object store once;
+  every task receives a reference to it.
+* Tasks run with ``max_retries=0``: a trial whose worker dies (``os._exit``, a segfault, the
+  out-of-memory killer) comes back as a FAIL naming the cause, and the run goes on.
+* ``trial_timeout`` counts from dispatch; an overdue task is force-cancelled (its worker is
+  killed) and recorded as a FAIL.
+* Early stopping: the run's :class:`CurveBoard` lives in a zero-CPU actor that every trial
+  reports its epochs to.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.executors import ray_runtime
+from orchestrator.executors.base import CANCELLED, Executor, SharedState, TrialJob, failed
+from orchestrator.results import TrialResult
+from orchestrator.study.early_stopping import CurveBoard
+
+if TYPE_CHECKING:
+    from orchestrator.config import ExecutionConfig
+
+WORKER_DIED = ("the worker process died while running the trial (os._exit, a segmentation fault or the "
+               "out-of-memory killer)")
+
+
+def _run_trial(job: TrialJob, shared: SharedState, board: Any, threads: int) -> TrialResult:
+    """The body of a trial's Ray task (``shared`` arrives resolved from the object store)."""
+    import ray
+    import torch
+
+    from orchestrator.executors.trial import execute_trial
+
+    torch.set_num_threads(threads)
+    result = execute_trial(job, shared, board)
+    result.node = ray.get_runtime_context().get_node_id()
+    return result
+
+
+def _warm_up() -> int:
+    """Import what trials need, so the first trials do not pay for it."""
+    import os
+
+    import onnxruntime  # noqa: F401
+
+    import orchestrator.pipeline  # noqa: F401
+
+    return os.getpid()
+
+
+class ActorBoard:
+    """The driver's and the workers' handle on the CurveBoard actor (same methods, remote calls)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def report(self, number: int, epoch: int, value: float) -> str | None:
+        import ray
+
+        return ray.get(self.handle.report.remote(number, epoch, value))
+
+    def finish(self, number: int, completed: bool) -> list[float]:
+        import ray
+
+        return ray.get(self.handle.finish.remote(number, completed))
+
+
+@dataclass
+class _Pending:
+    job: TrialJob
+    dispatched: float
+    timed_out: bool = False
+
+
+class RayExecutor(Executor):
+    def __init__(self, execution: "ExecutionConfig") -> None:
+        self.execution = execution
+        self._owns_ray = False
+        self._pending: dict[Any, _Pending] = {}
+        self._shared: SharedState | None = None
+
+    def start(self, shared: SharedState, board: CurveBoard) -> None:
+        import ray
+
+        self._owns_ray = ray_runtime.connect(self.execution)
+        self._shared = shared
+        ex = self.execution
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        self.capacity = ex.workers or max(1, int(cpus // ex.cpus_per_trial))
+        self._shared_ref = ray.put(shared)
+        self._task = ray.remote(_run_trial).options(num_cpus=ex.cpus_per_trial, num_gpus=ex.gpus_per_trial,
+                                                    max_retries=0)
+        actor = ray.remote(CurveBoard).options(num_cpus=0).remote(board.rule, board.floor, board.completed)
+        self.board = ActorBoard(actor)
+        self._threads = max(1, int(ex.cpus_per_trial))
+        warm = ray.remote(_warm_up).options(num_cpus=ex.cpus_per_trial, max_retries=0)
+        ray.get([warm.remote() for _ in range(self.capacity)])
+
+    def submit(self, job: TrialJob) -> None:
+        ref = self._task.remote(job, self._shared_ref, self.board, self._threads)
+        self._pending[ref] = _Pending(job=job, dispatched=time.time())
+
+    def wait(self) -> list[TrialResult]:
+        import ray
+
+        timeout = self.execution.trial_timeout
+        while True:
+            if timeout:
+                now = time.time()
+                for ref, p in self._pending.items():
+                    if not p.timed_out and now - p.dispatched > timeout:
+                        p.timed_out = True
+                        ray.cancel(ref, force=True)
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0 if timeout else None)
+            if ready:
+                more, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
+                return [self._collect(ref) for ref in dict.fromkeys(ready + more)]
+
+    def _collect(self, ref: Any) -> TrialResult:
+        import ray
+        from ray import exceptions as rex
+
+        pending = self._pending.pop(ref)
+        assert self._shared is not None
+        try:
+            return ray.get(ref)
+        except rex.TaskCancelledError:
+            error = (f"timed out: still running {self.execution.trial_timeout:g} s after dispatch "
+                     "(execution.trial_timeout); cancelled" if pending.timed_out else CANCELLED)
+        except rex.OutOfMemoryError:
+            error = "killed by Ray's memory monitor: the machine ran out of memory during the trial"
+        except rex.WorkerCrashedError:
+            error = WORKER_DIED
+        except rex.RayTaskError as exc:  # execute_trial never raises; this is a failure around it
+            cause = exc.cause if exc.cause is not None else exc
+            error = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+        except rex.RayError as exc:
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return failed(pending.job, self._shared, error, pending.dispatched)
+
+    def cancel_all(self) -> list[TrialResult]:
+        import ray
+
+        assert self._shared is not None
+        results = []
+        for ref, pending in self._pending.items():
+            ray.cancel(ref, force=True)
+            results.append(failed(pending.job, self._shared, CANCELLED, pending.dispatched, interrupted=True))
+        self._pending.clear()
+        return results
+
+    def describe(self) -> str:
+        if self._owns_ray:
+            where = "a private local Ray" if self.execution.address is None else f"Ray at {self.execution.address}"
+        else:
+            where = "the Ray this process is connected to"
+        return (f"{self.capacity} parallel trial{'s' * (self.capacity != 1)} × {self.execution.cpus_per_trial:g} "
+                f"CPU on {where} ({ray_runtime.cluster_summary()})")
+
+    def shutdown(self) -> None:
+        if self._owns_ray:
+            ray_runtime.disconnect()
+            self._owns_ray = False

@@ -1,0 +1,62 @@
+"""Starting, joining and leaving Ray.
+
+Unset ``execution.address``: the run starts a private local Ray (``address="local"``, no
+dashboard, usage stats off) and stops it at the end. ``auto`` or ``ray://host:port``: the run
+joins that cluster and leaves it running. When the calling process is already connected
+(a notebook, the test suite), that connection is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.config import ExecutionConfig
+
+#: Ray loggers whose start-up chatter says nothing a user of the orchestrator can act on
+_QUIET_LOGGERS = ("ray", "ray._private.authentication.authentication_token_setup")
+
+
+def connect(execution: "ExecutionConfig") -> bool:
+    """Make sure this process is connected to Ray; True when this call started it (and owns it)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        return False
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                              "runtime_env": execution.runtime_env}
+    address = execution.address
+    if address is None:
+        kwargs["address"] = "local"
+    else:
+        kwargs["address"] = address
+        kwargs.pop("include_dashboard")  # the cluster's own setting
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise UsageError(f"execution.address '{address}': cannot join a Ray cluster there ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"execution.address '{address}': {exc}") from None
+    return True
+
+
+def disconnect() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def cluster_summary() -> str:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = ray.cluster_resources().get("CPU", 0)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    return f"{len(nodes)} node{'s' * (len(nodes) != 1)}, {cpus:g} CPUs" + (f", {gpus:g} GPUs" if gpus else "")

@@ -1,0 +1,85 @@
+"""Early stopping for a multi-objective study.
+
+Optuna's ``Trial.report`` / ``should_prune`` raise for multi-objective studies, so the
+orchestrator keeps the curves itself. Every training epoch a trial reports its validation
+accuracy here; :meth:`CurveBoard.report` answers with a reason to stop, or None. Two rules, both
+compared only against trials that completed:
+
+* **floor rule**: with an accuracy floor (``constraints.accuracy.min``, or the baseline minus
+  ``constraints.accuracy_drop.max``), a trial at epoch *e* stops when its value, plus the largest
+  gain any completed trial made after its own epoch *e*, is still ``floor_margin`` below the floor:
+  no trial seen so far recovered that much.
+* **median rule**: a trial stops when it is ``median_margin`` below the median of the completed
+  curves at the same epoch ("far behind"; a small model a little less accurate than the rest may
+  still belong on the front, so the margin is wide).
+
+A rule applies only after ``grace_epochs`` and once ``min_trials`` completed curves reach the epoch.
+Stopped trials are told PRUNED and keep their curves.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.config import EarlyStoppingConfig, RunConfig
+
+
+def accuracy_floor(config: "RunConfig", baseline_accuracy: float | None) -> float | None:
+    """The lowest validation accuracy the constraints accept, or None when they set none."""
+    floors = []
+    bound = config.constraints.get("accuracy")
+    if bound is not None and bound.min is not None:
+        floors.append(bound.min)
+    drop = config.constraints.get("accuracy_drop")
+    if drop is not None and drop.max is not None and baseline_accuracy is not None:
+        floors.append(baseline_accuracy - drop.max / 100.0)
+    return max(floors) if floors else None
+
+
+class CurveBoard:
+    """The curves of running and completed trials, and the stopping rules over them.
+
+    The driver owns one per run: in-process for the local executor, inside a zero-CPU Ray actor
+    for the Ray executor (every method is then a remote call, so all arguments are plain data).
+    """
+
+    def __init__(self, rule: "EarlyStoppingConfig", floor: float | None,
+                 completed: list[list[float]] | None = None) -> None:
+        self.rule, self.floor = rule, floor
+        self.completed: list[list[float]] = [list(c) for c in completed or [] if c]
+        self.running: dict[int, list[float]] = {}
+
+    def report(self, number: int, epoch: int, value: float) -> str | None:
+        """Record epoch ``epoch`` (1-based) of trial ``number``; a reason to stop it, or None."""
+        curve = self.running.setdefault(number, [])
+        curve.append(float(value))
+        if not self.rule.enabled or epoch < self.rule.grace_epochs:
+            return None
+        peers = [c for c in self.completed if len(c) >= epoch]
+        if len(peers) < self.rule.min_trials:
+            return None
+        if self.floor is not None:
+            best_gain = max(max(c[epoch - 1:]) - c[epoch - 1] for c in peers)
+            if value + best_gain < self.floor - self.rule.floor_margin:
+                return (f"early-stopped at epoch {epoch}: validation {value:.4f} cannot reach the accuracy floor "
+                        f"{self.floor:.4f} (the best later gain of {len(peers)} completed trials is "
+                        f"{best_gain:+.4f})")
+        if self.rule.median_margin is not None:
+            median = statistics.median(c[epoch - 1] for c in peers)
+            if value < median - self.rule.median_margin:
+                return (f"early-stopped at epoch {epoch}: validation {value:.4f} is more than "
+                        f"{self.rule.median_margin:g} below the median {median:.4f} of {len(peers)} completed "
+                        "trials at that epoch")
+        return None
+
+    def curve(self, number: int) -> list[float]:
+        return list(self.running.get(number, []))
+
+    def finish(self, number: int, completed: bool) -> list[float]:
+        """Trial ``number`` ended; its curve joins the reference curves if it completed."""
+        curve = self.running.pop(number, [])
+        if completed and curve:
+            self.completed.append(curve)
+        return curve
