@@ -60,3 +60,67 @@ def make_blob_task(n_features: int = 6, hidden: int = 32):
             return TaskData(train=(x[:600], y[:600]), val=(x[600:750], y[600:750]), test=(x[750:], y[750:]))
 
     return BlobTask(n_features=n_features, hidden=hidden)
+
+
+
+#: trial number -> the fault the ``fault`` distiller plants (recipe seeds are trial numbers at seed 0)
+FAULTS = ("ok", "raise", "exit", "segfault", "hang", "nan")
+#: seeds of the trials the ``planted`` distiller sabotages (it trains them on shuffled labels)
+HOPELESS = {3}
+
+
+def _distillers():
+    from orchestrator.distillation import TrainingDistiller
+    from orchestrator.strategies import Distiller
+
+    class FaultDistiller(Distiller):
+        """Misbehaves as FAULTS says for the trial's seed: raises, exits, segfaults, hangs, or NaNs."""
+
+        name = "fault"
+
+        def train(self, model, ctx, params):
+            import ctypes
+            import os
+            import time
+
+            import torch
+
+            mode = FAULTS[ctx.seed % len(FAULTS)]
+            if mode == "raise":
+                raise RuntimeError("planted failure")
+            if mode == "exit":
+                os._exit(3)
+            if mode == "segfault":
+                ctypes.string_at(0)
+            if mode == "hang":
+                time.sleep(600)
+            if mode == "nan":
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.fill_(float("nan"))
+            return model
+
+    class PlantedDistiller(TrainingDistiller):
+        """Fine-tunes; the trials in HOPELESS learn shuffled labels, so their accuracy collapses."""
+
+        name = "planted"
+
+        def loss(self, logits, inputs, targets, ctx, params):
+            import torch
+
+            if ctx.seed in HOPELESS:
+                targets = targets[torch.randperm(len(targets))]
+            return ctx.task.loss(logits, targets)
+
+    return FaultDistiller, PlantedDistiller
+
+
+class FaultPlugin:
+    """A plugin registering the fault-injection distillers."""
+
+    from orchestrator import hookimpl as _hookimpl
+
+    @_hookimpl
+    def orchestrator_register_distillers(self, register):
+        for cls in _distillers():
+            register(cls())

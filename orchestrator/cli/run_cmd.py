@@ -89,8 +89,8 @@ def _search(cfg: "RunConfig", out: Path, progress: bool) -> None:
 
     result = search(cfg, out=out, progress=progress)
     out_console.print(pareto_table(result))
-    out_console.print(f"run directory: {result.run_dir}  (report.md, pareto.json, artifacts/)")
+    out_console.print(f"run directory: {result.run_dir}  (report.md, pareto.json, artifacts/)", soft_wrap=True)
     if result.interrupted:
         out_console.print(f"interrupted: the report covers the trials that finished; continue with "
-                          f"`orchestrator resume {result.run_dir}`")
+                          f"`orchestrator resume {result.run_dir}`", soft_wrap=True)
         raise typer.Exit(130)

@@ -1,0 +1,116 @@
+"""A run survives its driver: SIGKILL and resume, Ctrl-C, and a second driver on the same directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import orchestrator
+from helpers import quick_config
+
+CLI = str(Path(sys.executable).with_name("orchestrator"))
+
+
+def slow_config(tmp_path: Path, n_trials: int) -> Path:
+    """Trials of a few seconds each, so a signal lands while some run."""
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"stages": {"prune": {"none": {}}, "train": {"none": {"epochs": [12]}},
+                                                "quantize": {"none": {}}}}))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(quick_config(search_space=str(space), budget={"n_trials": n_trials},
+                                                execution={"workers": 2})))
+    return path
+
+
+def read_trials(run: Path) -> list[dict]:
+    path = run / "trials.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.2)
+
+
+def study_trials(run: Path):
+    import optuna
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(run / "study.log")))
+    return optuna.load_study(study_name="orchestrator", storage=storage).trials
+
+
+def test_a_killed_driver_resumes_and_finishes_exactly_the_budget(tmp_path):
+    run = tmp_path / "run"
+    driver = subprocess.Popen([CLI, "run", str(slow_config(tmp_path, 6)), "--out", str(run), "--no-progress"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: sum(t["state"] == "COMPLETE" for t in read_trials(run)) >= 2, driver)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    before_kill = {t["number"]: t for t in read_trials(run) if t["state"] == "COMPLETE"}
+
+    proc = subprocess.run([CLI, "resume", str(run), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = read_trials(run)
+    counted = [t for t in final if not t["interrupted"]]
+    assert len(counted) == 6 and all(t["state"] == "COMPLETE" for t in counted)
+    for number, trial in before_kill.items():  # nothing completed is lost or redone (artifacts: Pareto only)
+        kept = next(t for t in final if t["number"] == number)
+        assert {**kept, "artifact": None} == {**trial, "artifact": None}
+    orphans = [t for t in final if t["interrupted"]]
+    assert all(t["state"] == "FAIL" and "driver stopped" in t["error"] for t in orphans)
+    trials = study_trials(run)
+    assert sum(t.state.is_finished() and not t.user_attrs.get("interrupted") for t in trials) == 6
+    assert not [t for t in trials if not t.state.is_finished()]  # nothing left RUNNING or WAITING
+    # every orphan's recipe was re-queued and ran again
+    rerun = [t.params for t in trials if not t.user_attrs.get("interrupted")]
+    assert all(o.params in rerun for o in trials if o.user_attrs.get("interrupted"))
+
+
+def test_ctrl_c_stops_cleanly_reports_and_says_how_to_resume(tmp_path):
+    run = tmp_path / "run"
+    driver = subprocess.Popen([CLI, "run", str(slow_config(tmp_path, 6)), "--out", str(run), "--no-progress"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(read_trials(run)) >= 1, driver)
+    driver.send_signal(signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-3000:]
+    assert f"orchestrator resume {run}" in out
+    pareto = json.loads((run / "pareto.json").read_text())
+    assert pareto["interrupted"] is True
+    trials = read_trials(run)
+    cancelled = [t for t in trials if t["interrupted"]]
+    assert cancelled and all(t["state"] == "FAIL" and "cancelled" in t["error"] for t in cancelled)
+    assert not any((run / "artifacts" / f"trial-{t['number']}").exists() for t in cancelled)
+
+    proc = subprocess.run([CLI, "resume", str(run), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sum(not t["interrupted"] for t in read_trials(run)) == 6
+
+
+def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
+    from orchestrator.errors import UsageError
+    from orchestrator.rundir import RunDir
+
+    with RunDir(tmp_path / "run").lock():
+        with pytest.raises(UsageError, match=rf"in use by another orchestrator run \(pid {os.getpid()}\)"):
+            orchestrator.search(quick_config(), out=tmp_path / "run", progress=False)
+    # released: the same directory works now
+    result = orchestrator.search(quick_config(budget={"n_trials": 1}), out=tmp_path / "run", progress=False)
+    assert len(result.trials) == 1
+
+
+def test_resume_of_a_directory_that_is_not_a_run_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([CLI, "resume", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "not a run directory" in proc.stderr
