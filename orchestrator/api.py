@@ -108,12 +108,21 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     rd = RunDir(out)
     if rd.root.exists() and not rd.root.is_dir():
         raise UsageError(f"--out {rd.root} is a file, not a run directory")
-    with rd.lock():
-        return _search_locked(config, rd, host, task, space, log, console, progress)
+    if config.execution.storage is not None:
+        from orchestrator.study.storage import make_storage
+
+        make_storage(config.execution, rd)  # an unreachable database is reported before anything is written
+    executor = make_executor(config)
+    try:
+        executor.connect()  # so is a Ray cluster that cannot be joined
+        with rd.lock():
+            return _search_locked(config, rd, host, task, space, log, console, progress, executor)
+    finally:
+        executor.shutdown()
 
 
 def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any, space: Any,
-                   log: Callable[[str], None], console: Any, progress: bool) -> SearchResult:
+                   log: Callable[[str], None], console: Any, progress: bool, executor: Any) -> SearchResult:
     from orchestrator.baseline import prepare_baseline
     from orchestrator.executors import SharedState
     from orchestrator.progress import SearchProgress
@@ -143,15 +152,13 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
     previous = rd.read_trials()
     board = CurveBoard(config.early_stopping, accuracy_floor(config, shared.baseline_accuracy),
                        [r.curve for r in previous if r.state == "COMPLETE"])
-    executor = make_executor(config)
-    try:
-        executor.start(shared, board)
-        log(f"running {executor.describe()}")
-        with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
-            driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
-            outcome = driver.run()
-    finally:
-        executor.shutdown()
+    executor.start(shared, board)
+    log(f"running {executor.describe()}")
+    if config.execution.executor == "local" and config.execution.trial_timeout:
+        log("execution.trial_timeout is not enforced by the local executor (the ray executor enforces it)")
+    with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
+        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
+        outcome = driver.run()
     return _finish(config, rd, driver, outcome, baseline_metrics, time.time() - started, host)
 
 
@@ -187,9 +194,14 @@ def _check_same_space(rd: RunDir, space: Any) -> None:
 def _check_same_config(rd: RunDir, config: RunConfig) -> None:
     if rd.config.is_file():
         previous = load_config(rd.config)
-        # the budget and where trials run may change between sessions; what is searched may not
-        mutable = {"budget", "execution", "early_stopping"}
-        if previous.model_dump(exclude=mutable) != config.model_dump(exclude=mutable):
+
+        def searched(c: RunConfig) -> dict:
+            """What a resumed session must keep: the budget, workers and stopping rules may change."""
+            data = c.model_dump(exclude={"budget", "early_stopping"})
+            data["execution"] = {k: data["execution"][k] for k in ("storage", "study_name")}
+            return data
+
+        if searched(previous) != searched(config):
             raise UsageError(f"{rd.root} holds a run with a different config; choose another --out")
 
 

@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from orchestrator.metrics.slot import compute_step
 from orchestrator.task import Task, TaskData
 
 #: loss(student_logits, inputs, targets) -> scalar
@@ -37,12 +38,13 @@ def fit(model: nn.Module, task: Task, data: TaskData, *, epochs: int, lr: float,
         order = torch.randperm(len(x_train), generator=gen)
         for i in range(steps_per_epoch):
             idx = order[i * batch_size : (i + 1) * batch_size]
-            opt.zero_grad(set_to_none=True)
-            x = x_train[idx]
-            loss = loss_fn(model(x), x, y_train[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
+            with compute_step():  # pauses while a latency is measured on this machine
+                opt.zero_grad(set_to_none=True)
+                x = x_train[idx]
+                loss = loss_fn(model(x), x, y_train[idx])
+                loss.backward()
+                opt.step()
+                sched.step()
         val = evaluate_module(model, task, *data.val)
         curve.append(val)
         if on_epoch is not None and on_epoch(epoch + 1, val):

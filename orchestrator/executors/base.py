@@ -54,6 +54,9 @@ class Executor(ABC):
     capacity: int = 1
     board: Any = None
 
+    def connect(self) -> None:
+        """Reach the workers (join or start a cluster) before the run writes anything."""
+
     @abstractmethod
     def start(self, shared: SharedState, board: CurveBoard) -> None: ...
 

@@ -83,10 +83,12 @@ class RayExecutor(Executor):
         self._pending: dict[Any, _Pending] = {}
         self._shared: SharedState | None = None
 
+    def connect(self) -> None:
+        self._owns_ray = ray_runtime.connect(self.execution)
+
     def start(self, shared: SharedState, board: CurveBoard) -> None:
         import ray
 
-        self._owns_ray = ray_runtime.connect(self.execution)
         self._shared = shared
         ex = self.execution
         cpus = ray.cluster_resources().get("CPU", 1.0)

@@ -57,7 +57,8 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     metrics.update(artifact_sizes(artifact))
     batch = ctx.example_inputs(latency.batch_size)
     with measuring_slot(), torch_threads(latency.threads):
-        stats = measure_latency(runner, batch, warmup=latency.warmup, repeats=latency.repeats)
+        stats = measure_latency(runner, batch, warmup=latency.warmup, repeats=latency.repeats,
+                                sessions=latency.sessions, new_session=lambda: load_runner(artifact, latency.threads))
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms
     return metrics

@@ -1,9 +1,16 @@
-"""The measuring slot: one latency measurement at a time on a machine.
+"""The measuring slot: while a latency is timed, nothing else of ours computes on the machine.
 
-Trials that train in parallel would corrupt each other's timings if they were timed at once. The
-slot is an exclusive ``flock`` on a file in the machine's temp folder, shared by every process of
-every run on the machine (Ray workers included). The kernel releases it when its holder dies, so a
-crashed trial never leaves the slot taken.
+Trials that train in parallel would corrupt each other's timings. Three lock files in the
+machine's temp folder, shared by every process of every run on the machine (Ray workers
+included), make measurement exclusive:
+
+* ``slot``: one measurement at a time;
+* ``gate``: a measurement closes it, so no training step starts while it waits or runs;
+* ``compute``: every training step holds it shared, so a measurement waits for the steps already
+  running to end, then holds it alone.
+
+They are ``flock`` locks: the kernel releases them when their holder dies, so a crashed trial never
+leaves the machine paused. A training step takes four system calls of bookkeeping (microseconds).
 """
 
 from __future__ import annotations
@@ -13,21 +20,47 @@ import fcntl
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
+
+_handles: dict[tuple[int, str], IO[bytes]] = {}
 
 
-def slot_path() -> Path:
-    return Path(os.environ.get("ORCHESTRATOR_MEASURE_LOCK") or Path(tempfile.gettempdir()) /
-                "compression-orchestrator-measure.lock")
+def lock_dir() -> Path:
+    return Path(os.environ.get("ORCHESTRATOR_LOCK_DIR") or tempfile.gettempdir())
+
+
+def _handle(name: str) -> IO[bytes]:
+    """This process's own open file for a lock (a forked child opens its own)."""
+    path = lock_dir() / f"compression-orchestrator-{name}.lock"
+    key = (os.getpid(), str(path))
+    if key not in _handles:
+        _handles[key] = open(path, "a+b")
+    return _handles[key]
+
+
+@contextlib.contextmanager
+def _held(name: str, mode: int) -> Iterator[None]:
+    fd = _handle(name).fileno()
+    fcntl.flock(fd, mode)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
 def measuring_slot() -> Iterator[None]:
-    """Hold the machine's measuring slot for the ``with`` block (waits for it)."""
-    path = slot_path()
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """Hold the machine's measuring slot for the ``with`` block: waits for other measurements and
+    for running training steps, and keeps new steps from starting until it ends."""
+    with _held("slot", fcntl.LOCK_EX), _held("gate", fcntl.LOCK_EX), _held("compute", fcntl.LOCK_EX):
+        yield
+
+
+@contextlib.contextmanager
+def compute_step() -> Iterator[None]:
+    """Wrap one training step: it waits while a measurement runs on the machine."""
+    gate = _handle("gate").fileno()
+    fcntl.flock(gate, fcntl.LOCK_SH)  # blocks while a measurement holds the gate
+    fcntl.flock(gate, fcntl.LOCK_UN)
+    with _held("compute", fcntl.LOCK_SH):
+        yield

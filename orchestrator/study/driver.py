@@ -84,7 +84,7 @@ class Driver:
                     in_flight[trial.number] = trial
                     self.host.trial_start(trial.number, recipe.model_dump())
                     self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
-                                                  workdir=str(self.run_dir.trial_dir(trial.number))))
+                                                  workdir=str(self.run_dir.trial_dir(trial.number).resolve())))
                 if not in_flight:
                     break
                 for result in self.executor.wait():

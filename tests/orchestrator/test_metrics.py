@@ -55,3 +55,17 @@ def test_accuracy_is_measured_on_the_artifact_not_the_model(make_ctx, digits_bas
     assert metrics["size_mb"] == pytest.approx(artifact.stat().st_size / 1e6)
     assert set(metrics) == {"accuracy", "test_accuracy", "accuracy_drop", "params", "macs", "size_mb", "gzip_mb", "latency_ms",
                             "latency_iqr_ms"}
+
+
+def test_one_slow_runtime_session_is_outvoted():
+    import time
+
+    def runner(seconds):
+        return lambda x: time.sleep(seconds)
+
+    sessions = iter([runner(0.030), runner(0.002)])
+    stats = measure_latency(runner(0.002), torch.zeros(1), warmup=1, repeats=5, sessions=3,
+                            new_session=lambda: next(sessions))
+    assert len(stats.session_medians_ms) == 3 and max(stats.session_medians_ms) > 25
+    assert 1.5 < stats.median_ms < 10  # the slow session's 30 ms is voted out
+    assert stats.repeats == 15

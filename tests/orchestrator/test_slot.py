@@ -1,0 +1,69 @@
+"""The measuring slot: a latency measurement has the machine to itself, and a dead holder frees it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from orchestrator.metrics.slot import compute_step, measuring_slot
+
+HOLD = """
+import os, sys, time
+from pathlib import Path
+from orchestrator.metrics.slot import measuring_slot, compute_step
+kind, flag, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+with (measuring_slot() if kind == "measure" else compute_step()):
+    flag.write_text(str(time.time()))
+    time.sleep(seconds)
+    if kind == "measure" and seconds == 0:
+        os._exit(9)  # dies holding the slot
+print(time.time())
+"""
+
+
+@pytest.fixture
+def lock_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_LOCK_DIR", str(tmp_path))
+    return tmp_path
+
+
+def hold(kind: str, flag, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, kind, str(flag), str(seconds)], stdout=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None or kind == "measure", "the holder exited early"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc
+
+
+def test_a_training_step_waits_while_a_measurement_runs(lock_dir):
+    proc = hold("measure", lock_dir / "in", 1.0)
+    with compute_step():
+        stepped = time.time()
+    released = float(proc.communicate()[0])
+    assert stepped >= released - 0.05
+
+
+def test_a_measurement_waits_for_the_running_training_step(lock_dir):
+    proc = hold("compute", lock_dir / "in", 1.0)
+    with measuring_slot():
+        measured = time.time()
+    released = float(proc.communicate()[0])
+    assert measured >= released - 0.05
+
+
+def test_a_holder_that_dies_frees_the_slot(lock_dir):
+    proc = hold("measure", lock_dir / "in", 0)
+    proc.wait()
+    assert proc.returncode == 9
+    start = time.monotonic()
+    with measuring_slot():
+        pass
+    with compute_step():
+        pass
+    assert time.monotonic() - start < 1.0
