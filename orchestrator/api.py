@@ -142,7 +142,8 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
     log(f"baseline {task.name}: validation {base.val_metric:.4f}, test {base.test_metric:.4f}"
         f"{' (cached)' if base.cached else ''}")
     shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None,
-                         catalogue=host.catalogue, rewind_state=base.rewind_state, constraints=config.constraints)
+                         catalogue=host.catalogue, rewind_state=base.rewind_state, constraints=config.constraints,
+                         meter=executor.meter)
     baseline_metrics = _measure_baseline(rd, shared)
     shared.baseline_accuracy = baseline_metrics["accuracy"]
     for dropped in space.restrict_to(base.model, _baseline_context(shared, rd), host.catalogue):

@@ -80,7 +80,9 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
 
 
 def run_recipe(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue", latency: "LatencyConfig",
-               baseline_accuracy: float | None) -> Candidate:
+               baseline_accuracy: float | None, meter: object = None) -> Candidate:
+    """Compress, then measure the artifact (its latency timed by ``meter``, this process if None)."""
     candidate = compress(recipe, ctx, catalogue)
-    candidate.metrics = measure_candidate(candidate.model, candidate.artifact, ctx, latency, baseline_accuracy)
+    candidate.metrics = measure_candidate(candidate.model, candidate.artifact, ctx, latency, baseline_accuracy,
+                                          meter)  # type: ignore[arg-type]
     return candidate

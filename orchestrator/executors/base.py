@@ -34,6 +34,8 @@ class SharedState:
     rewind_state: dict | None = None
     #: the run's constraints, for the checks a pruned model meets before training
     constraints: dict = field(default_factory=dict)
+    #: who times latency (orchestrator.metrics.meter); None: the trial's own process
+    meter: Any = None
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Executor(ABC):
     #: How many trials may run at once.
     capacity: int = 1
     board: Any = None
+    #: the latency meter trials use (None: each trial times its artifact in its own process)
+    meter: Any = None
 
     def connect(self) -> None:
         """Reach the workers (join or start a cluster) before the run writes anything."""

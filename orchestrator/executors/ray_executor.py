@@ -84,7 +84,10 @@ class RayExecutor(Executor):
         self._shared: SharedState | None = None
 
     def connect(self) -> None:
+        from orchestrator.metrics.meter import NodeMeters
+
         self._owns_ray = ray_runtime.connect(self.execution)
+        self.meter = NodeMeters.start()
 
     def start(self, shared: SharedState, board: CurveBoard) -> None:
         import ray

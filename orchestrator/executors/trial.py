@@ -52,7 +52,7 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
     result = TrialResult(number=job.number, state="FAIL", recipe=job.recipe, description=recipe.describe(catalogue),
                          started_at=started, node=socket.gethostname(), pid=os.getpid())
     try:
-        candidate = run_recipe(recipe, ctx, catalogue, shared.latency, shared.baseline_accuracy)
+        candidate = run_recipe(recipe, ctx, catalogue, shared.latency, shared.baseline_accuracy, shared.meter)
         result.state, result.metrics, result.artifact = "COMPLETE", candidate.metrics, str(candidate.artifact)
     except TrialStopped as exc:
         result.state, result.error = "PRUNED", str(exc)

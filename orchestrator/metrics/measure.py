@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from orchestrator.export import load_runner
-from orchestrator.metrics.latency import measure_latency
-from orchestrator.metrics.slot import measuring_slot
+from orchestrator.metrics.meter import LatencyMeter, NodeMeters
 from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
 
 if TYPE_CHECKING:
@@ -20,22 +18,14 @@ if TYPE_CHECKING:
     from orchestrator.context import TrialContext
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", latency: "LatencyConfig",
-                      baseline_accuracy: float | None) -> dict[str, float]:
+                      baseline_accuracy: float | None, meter: "LatencyMeter | NodeMeters | None" = None
+                      ) -> dict[str, float]:
     """Every metric, by running the artifact.
 
     ``accuracy`` (what the search optimises and constrains) is taken on the validation split;
-    ``test_accuracy`` on the test split, which no decision of the search ever sees.
+    ``test_accuracy`` on the test split, which no decision of the search ever sees. Latency is
+    timed by ``meter`` (this process when None).
     """
     runner = load_runner(artifact, threads=latency.threads)
 
@@ -56,9 +46,8 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     metrics["macs"] = float(count_macs(model, ctx.example_inputs(1)))
     metrics.update(artifact_sizes(artifact))
     batch = ctx.example_inputs(latency.batch_size)
-    with measuring_slot(), torch_threads(latency.threads):
-        stats = measure_latency(runner, batch, warmup=latency.warmup, repeats=latency.repeats,
-                                sessions=latency.sessions, new_session=lambda: load_runner(artifact, latency.threads))
+    del runner  # the meter opens its own sessions
+    stats = (meter or LatencyMeter()).measure(artifact, batch, latency)
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms
     return metrics

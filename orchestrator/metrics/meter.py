@@ -1,0 +1,86 @@
+"""Who times the artifact: a latency meter, one long-lived process per machine.
+
+A trial's own worker process has just trained a model: its heap, caches and allocator carry that
+history, and the same file timed there can run a third slower than in a process that has only
+ever timed models. So with Ray, every latency on a node is timed by that node's meter, an actor
+(zero CPUs, pinned to the node) that the driver starts with the run and that does nothing else.
+Its calls are served one at a time, inside the machine's measuring slot. Without Ray (the local
+executor, or a node that joined after the run started) the trial's process times the file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import torch
+
+from orchestrator.export import load_runner
+from orchestrator.metrics.latency import LatencyStats, measure_latency
+from orchestrator.metrics.slot import measuring_slot
+
+if TYPE_CHECKING:
+    from orchestrator.config import LatencyConfig
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class LatencyMeter:
+    """Times an artifact in this process, in the machine's measuring slot."""
+
+    def ready(self) -> int:
+        """Load what timing needs (the first trial should not wait for the imports)."""
+        import os
+
+        import onnxruntime  # noqa: F401
+
+        return os.getpid()
+
+    def measure(self, artifact: str | Path, batch: torch.Tensor, latency: "LatencyConfig") -> LatencyStats:
+        def session() -> Any:
+            return load_runner(Path(artifact), threads=latency.threads)
+
+        with measuring_slot(), torch_threads(latency.threads):
+            return measure_latency(session(), batch, warmup=latency.warmup, repeats=latency.repeats,
+                                   sessions=latency.sessions, new_session=session)
+
+
+class NodeMeters:
+    """The run's meter actors by Ray node ID; a trial uses the one on its own node."""
+
+    def __init__(self, handles: dict[str, Any]) -> None:
+        self.handles = handles
+        self._local = LatencyMeter()
+
+    @classmethod
+    def start(cls) -> "NodeMeters":
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        actor = ray.remote(LatencyMeter)
+        handles = {}
+        for node in ray.nodes():
+            if node.get("Alive"):
+                strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
+                handles[node["NodeID"]] = actor.options(num_cpus=0, scheduling_strategy=strategy).remote()
+        ray.get([h.ready.remote() for h in handles.values()])
+        return cls(handles)
+
+    def measure(self, artifact: str | Path, batch: torch.Tensor, latency: "LatencyConfig") -> LatencyStats:
+        import ray
+
+        handle = None
+        if ray.is_initialized():
+            handle = self.handles.get(ray.get_runtime_context().get_node_id())
+        if handle is None:
+            return self._local.measure(artifact, batch, latency)
+        return ray.get(handle.measure.remote(str(artifact), batch, latency))
