@@ -213,7 +213,8 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
     if rd.baseline_json.is_file():
         return json.loads(rd.baseline_json.read_text())
     # the baseline is measured whatever the constraints say: they are judged against it
-    result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(), workdir=str(rd.root / ".baseline")),
+    result = execute_trial(TrialJob(number=-1, recipe=Recipe().model_dump(),
+                                    workdir=str((rd.root / ".baseline").resolve())),
                            dataclasses.replace(shared, constraints={}), board=None)
     shutil.rmtree(rd.root / ".baseline", ignore_errors=True)
     if result.state != "COMPLETE":

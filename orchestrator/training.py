@@ -45,7 +45,8 @@ def fit(model: nn.Module, task: Task, data: TaskData, *, epochs: int, lr: float,
                 loss.backward()
                 opt.step()
                 sched.step()
-        val = evaluate_module(model, task, *data.val)
+        with compute_step():
+            val = evaluate_module(model, task, *data.val)
         curve.append(val)
         if on_epoch is not None and on_epoch(epoch + 1, val):
             break

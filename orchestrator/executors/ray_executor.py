@@ -61,12 +61,18 @@ class ActorBoard:
     def report(self, number: int, epoch: int, value: float) -> str | None:
         import ray
 
-        return ray.get(self.handle.report.remote(number, epoch, value))
+        try:
+            return ray.get(self.handle.report.remote(number, epoch, value))
+        except ray.exceptions.RayActorError:  # the board is gone: train on, unjudged
+            return None
 
     def finish(self, number: int, completed: bool) -> list[float]:
         import ray
 
-        return ray.get(self.handle.finish.remote(number, completed))
+        try:
+            return ray.get(self.handle.finish.remote(number, completed))
+        except ray.exceptions.RayActorError:
+            return []
 
 
 @dataclass
@@ -91,6 +97,7 @@ class RayExecutor(Executor):
 
     def start(self, shared: SharedState, board: CurveBoard) -> None:
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._shared = shared
         ex = self.execution
@@ -99,7 +106,10 @@ class RayExecutor(Executor):
         self._shared_ref = ray.put(shared)
         self._task = ray.remote(_run_trial).options(num_cpus=ex.cpus_per_trial, num_gpus=ex.gpus_per_trial,
                                                     max_retries=0)
-        actor = ray.remote(CurveBoard).options(num_cpus=0).remote(board.rule, board.floor, board.completed)
+        # the board lives beside the driver, so a lost worker node does not take it along
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+        actor = ray.remote(CurveBoard).options(num_cpus=0, scheduling_strategy=here).remote(
+            board.rule, board.floor, board.completed)
         self.board = ActorBoard(actor)
         self._threads = max(1, int(ex.cpus_per_trial))
         warm = ray.remote(_warm_up).options(num_cpus=ex.cpus_per_trial, max_retries=0)
@@ -133,25 +143,33 @@ class RayExecutor(Executor):
         assert self._shared is not None
         try:
             return ray.get(ref)
-        except rex.TaskCancelledError:
-            error = (f"timed out: still running {self.execution.trial_timeout:g} s after dispatch "
-                     "(execution.trial_timeout); cancelled" if pending.timed_out else CANCELLED)
-        except rex.OutOfMemoryError:
-            error = "killed by Ray's memory monitor: the machine ran out of memory during the trial"
-        except rex.WorkerCrashedError:
-            error = WORKER_DIED
-        except rex.RayTaskError as exc:  # execute_trial never raises; this is a failure around it
-            cause = exc.cause if exc.cause is not None else exc
-            error = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
         except rex.RayError as exc:
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return failed(pending.job, self._shared, error, pending.dispatched)
+            return failed(pending.job, self._shared, self._reason(exc, pending), pending.dispatched)
+
+    def _reason(self, exc: Exception, pending: _Pending) -> str:
+        from ray import exceptions as rex
+
+        if pending.timed_out:  # a forced cancel may surface as a cancelled task or as a dead worker
+            return (f"timed out: still running {self.execution.trial_timeout:g} s after dispatch "
+                    "(execution.trial_timeout); cancelled")
+        if isinstance(exc, rex.TaskCancelledError):
+            return CANCELLED
+        if isinstance(exc, rex.OutOfMemoryError):
+            return "killed by Ray's memory monitor: the machine ran out of memory during the trial"
+        if isinstance(exc, rex.WorkerCrashedError):
+            return WORKER_DIED
+        cause = exc.cause if isinstance(exc, rex.RayTaskError) and exc.cause is not None else exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        return f"{type(cause).__name__}: {first}"
 
     def cancel_all(self) -> list[TrialResult]:
         import ray
 
         assert self._shared is not None
-        results = []
+        # trials that finished in the meantime keep their results
+        ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0) if self._pending \
+            else ([], [])
+        results = [self._collect(ref) for ref in ready]
         for ref, pending in self._pending.items():
             ray.cancel(ref, force=True)
             results.append(failed(pending.job, self._shared, CANCELLED, pending.dispatched, interrupted=True))

@@ -71,7 +71,8 @@ class NodeMeters:
         for node in ray.nodes():
             if node.get("Alive"):
                 strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
-                handles[node["NodeID"]] = actor.options(num_cpus=0, scheduling_strategy=strategy).remote()
+                handles[node["NodeID"]] = actor.options(num_cpus=0, scheduling_strategy=strategy,
+                                                        max_restarts=-1).remote()
         ray.get([h.ready.remote() for h in handles.values()])
         return cls(handles)
 
@@ -81,6 +82,10 @@ class NodeMeters:
         handle = None
         if ray.is_initialized():
             handle = self.handles.get(ray.get_runtime_context().get_node_id())
-        if handle is None:
-            return self._local.measure(artifact, batch, latency)
-        return ray.get(handle.measure.remote(str(artifact), batch, latency))
+        artifact = Path(artifact).resolve()  # the meter runs in a working directory of its own
+        if handle is not None:
+            try:
+                return ray.get(handle.measure.remote(str(artifact), batch, latency))
+            except ray.exceptions.RayActorError:  # the meter died (Ray restarts it): time it here
+                pass
+        return self._local.measure(artifact, batch, latency)

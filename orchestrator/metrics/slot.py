@@ -1,8 +1,8 @@
-"""The measuring slot: while a latency is timed, nothing else of ours computes on the machine.
+"""The measuring slot: while a latency is timed, no training step of ours runs on the machine.
 
-Trials that train in parallel would corrupt each other's timings. Three lock files in the
-machine's temp folder, shared by every process of every run on the machine (Ray workers
-included), make measurement exclusive:
+Trials that train in parallel would corrupt each other's timings. Three lock files in a folder
+of the user's own in the machine's temp folder, shared by every process of every run of the user
+on the machine (Ray workers included), make measurement exclusive:
 
 * ``slot``: one measurement at a time;
 * ``gate``: a measurement closes it, so no training step starts while it waits or runs;
@@ -11,6 +11,8 @@ included), make measurement exclusive:
 
 They are ``flock`` locks: the kernel releases them when their holder dies, so a crashed trial never
 leaves the machine paused. A training step takes four system calls of bookkeeping (microseconds).
+Training steps and the per-epoch validation pause; shorter work (export, calibration, accuracy on
+the exported file) does not.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ _handles: dict[tuple[int, str], IO[bytes]] = {}
 
 
 def lock_dir() -> Path:
-    return Path(os.environ.get("ORCHESTRATOR_LOCK_DIR") or tempfile.gettempdir())
+    """``$ORCHESTRATOR_LOCK_DIR``, or a folder of this user's in the machine's temp folder."""
+    path = Path(os.environ.get("ORCHESTRATOR_LOCK_DIR") or
+                Path(tempfile.gettempdir()) / f"compression-orchestrator-{os.getuid()}").absolute()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def _handle(name: str) -> IO[bytes]:

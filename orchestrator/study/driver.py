@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from orchestrator.config import RunConfig
-from orchestrator.executors.base import Executor, TrialJob
+from orchestrator.executors.base import CANCELLED, Executor, TrialJob
 from orchestrator.pluginmanager import PluginHost
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
@@ -65,6 +65,7 @@ class Driver:
     def run(self) -> SearchOutcome:
         study = open_study(self.config, self.run_dir)
         results = self.run_dir.read_trials()
+        results += self._recover_unwritten(study, results)
         results += self._fail_orphans(study)
         self.run_dir.write_trials(results)
         if not study.trials:
@@ -78,10 +79,10 @@ class Driver:
                 while (len(in_flight) < self.executor.capacity and done + len(in_flight) < self.config.budget.n_trials
                        and time.monotonic() < deadline):
                     trial = study.ask()
+                    in_flight[trial.number] = trial
                     recipe = sample_recipe(trial, self.space, self.host.catalogue)
                     recipe.seed = self.config.seed + trial.number
                     trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
-                    in_flight[trial.number] = trial
                     self.host.trial_start(trial.number, recipe.model_dump())
                     self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
                                                   workdir=str(self.run_dir.trial_dir(trial.number).resolve())))
@@ -97,14 +98,26 @@ class Driver:
             for result in self.executor.cancel_all():
                 if result.number in in_flight:
                     self._record(study, in_flight.pop(result.number), result, outcome)
+            for number, trial in list(in_flight.items()):  # caught between ask and submit, or mid-batch
+                recipe = trial.user_attrs.get("recipe") or {}
+                result = TrialResult(number=number, state="FAIL", recipe=recipe, error=CANCELLED, interrupted=True,
+                                     description=self._describe(recipe), started_at=time.time(),
+                                     finished_at=time.time())
+                self._record(study, in_flight.pop(number), result, outcome)
         return outcome
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult, outcome: SearchOutcome) -> None:
-        curve = self.executor.board.finish(result.number, result.state == "COMPLETE")
+        self._check_values(result)
+        try:
+            curve = self.executor.board.finish(result.number, result.state == "COMPLETE")
+        except Exception:  # the board is gone (its actor died): the result stands without its curve
+            curve = []
         result.curve = result.curve or curve
-        self._tell(study, trial, result)
+        result.artifact = self.run_dir.relative(result.artifact) if result.artifact else None
         if result.interrupted:
             shutil.rmtree(self.run_dir.trial_dir(result.number), ignore_errors=True)
+        self._tell(study, trial, result)
+        if result.interrupted and trial.params:
             study.enqueue_trial(trial.params)
         outcome.results.append(result)
         self.run_dir.write_trials(outcome.results)
@@ -114,23 +127,35 @@ class Driver:
     def hypervolume(self, results: list[TrialResult]) -> float:
         return hypervolume(pareto_front(results, self.config.objectives), self.config.objectives, self.ideal, self.ref)
 
+    def _check_values(self, result: TrialResult) -> None:
+        """A COMPLETE result must have finite objectives; its constraint violations are worked out."""
+        if result.state != "COMPLETE":
+            return
+        values = [result.metrics.get(o.metric, math.nan) for o in self.config.objectives]
+        if not all(math.isfinite(v) for v in values):
+            result.state, result.error = "FAIL", f"non-finite objective values {values}"
+            return
+        result.constraints = constraint_violations(result.metrics, self.config.constraints)
+        result.feasible = all(v <= 0 for v in result.constraints.values())
+
     def _tell(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-        result.artifact = self.run_dir.relative(result.artifact) if result.artifact else None
+        # the whole result travels with the trial, so a driver killed before writing trials.jsonl loses nothing
+        trial.set_user_attr("result", result.model_dump(mode="json"))
         if result.state == "COMPLETE":
-            values = [result.metrics.get(o.metric, math.nan) for o in self.config.objectives]
-            if not all(math.isfinite(v) for v in values):
-                result.state, result.error = "FAIL", f"non-finite objective values {values}"
-            else:
-                result.constraints = constraint_violations(result.metrics, self.config.constraints)
-                result.feasible = all(v <= 0 for v in result.constraints.values())
-                for name, violation in result.constraints.items():
-                    trial.set_constraint(name, violation)
-                study.tell(trial, values)
-                return
+            for name, violation in result.constraints.items():
+                trial.set_constraint(name, violation)
+            study.tell(trial, [result.metrics[o.metric] for o in self.config.objectives])
+            return
         for key, value in (("error", result.error), ("curve", result.curve), ("interrupted", result.interrupted)):
             if value:
                 trial.set_user_attr(key, value)
         study.tell(trial, state=_STATES[result.state])
+
+    def _recover_unwritten(self, study: optuna.Study, results: list[TrialResult]) -> list[TrialResult]:
+        """Finished trials a killed driver told Optuna but had not yet written to trials.jsonl."""
+        written = {r.number for r in results}
+        return [TrialResult.model_validate(t.user_attrs["result"]) for t in study.get_trials(deepcopy=False)
+                if t.state.is_finished() and t.number not in written and "result" in t.user_attrs]
 
     def _enqueue_defaults(self, study: optuna.Study) -> None:
         catalogue = self.host.catalogue

@@ -11,9 +11,10 @@ compared only against trials that completed:
   no trial seen so far recovered that much.
 * **median rule**: a trial stops when it is ``median_margin`` below the median of the completed
   curves at the same epoch ("far behind"; a small model a little less accurate than the rest may
-  still belong on the front, so the margin is wide).
+  still belong on the front, so the margin is wide), unless it already meets the accuracy floor.
 
-A rule applies only after ``grace_epochs`` and once ``min_trials`` completed curves reach the epoch.
+A rule applies only after ``grace_epochs`` and once ``min_trials`` completed curves reach the
+epoch (for the floor rule: go on after it, since it learns from what they gained later).
 Stopped trials are told PRUNED and keep their curves.
 """
 
@@ -57,16 +58,17 @@ class CurveBoard:
         curve.append(float(value))
         if not self.rule.enabled or epoch < self.rule.grace_epochs:
             return None
-        peers = [c for c in self.completed if len(c) >= epoch]
-        if len(peers) < self.rule.min_trials:
-            return None
-        if self.floor is not None:
-            best_gain = max(max(c[epoch - 1:]) - c[epoch - 1] for c in peers)
-            if value + best_gain < self.floor - self.rule.floor_margin:
+        # the floor rule learns from curves that went on after this epoch: what they gained later
+        longer = [c for c in self.completed if len(c) > epoch]
+        if self.floor is not None and len(longer) >= self.rule.min_trials:
+            best_gain = max(max(c[epoch:]) - c[epoch - 1] for c in longer)
+            if value + max(best_gain, 0.0) < self.floor - self.rule.floor_margin:
                 return (f"early-stopped at epoch {epoch}: validation {value:.4f} cannot reach the accuracy floor "
-                        f"{self.floor:.4f} (the best later gain of {len(peers)} completed trials is "
+                        f"{self.floor:.4f} (the best later gain of {len(longer)} completed trials is "
                         f"{best_gain:+.4f})")
-        if self.rule.median_margin is not None:
+        peers = [c for c in self.completed if len(c) >= epoch]
+        above_floor = self.floor is not None and value >= self.floor
+        if self.rule.median_margin is not None and len(peers) >= self.rule.min_trials and not above_floor:
             median = statistics.median(c[epoch - 1] for c in peers)
             if value < median - self.rule.median_margin:
                 return (f"early-stopped at epoch {epoch}: validation {value:.4f} is more than "

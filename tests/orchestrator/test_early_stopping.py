@@ -16,11 +16,16 @@ def board(floor=None, completed=(), **rule) -> CurveBoard:
 
 
 def test_floor_rule_stops_a_curve_no_completed_trial_could_lift_over_the_floor():
-    b = board(floor=0.9, completed=[[0.80, 0.95], [0.85, 0.97]])
+    b = board(floor=0.9, completed=[[0.80, 0.95], [0.85, 0.97]], median_margin=None)
     assert b.report(7, 1, 0.70) is not None  # best later gain 0.15: 0.85 < 0.89
     reason = b.report(8, 1, 0.80)  # 0.80 + 0.15 = 0.95 can still make it
     assert reason is None
     assert "accuracy floor 0.9000" in b.report(9, 1, 0.5)
+
+
+def test_floor_rule_learns_only_from_curves_that_went_on_after_the_epoch():
+    # both references ended at epoch 1: they say nothing about what a longer schedule gains later
+    assert board(floor=0.9, completed=[[0.95], [0.96]], median_margin=None).report(1, 1, 0.5) is None
 
 
 def test_median_rule_stops_only_a_trial_far_behind():
@@ -28,6 +33,8 @@ def test_median_rule_stops_only_a_trial_far_behind():
     assert b.report(1, 1, 0.85) is None  # behind, but within the margin: may be a small, useful model
     assert "median 0.9200" in b.report(2, 1, 0.80)
     assert board(completed=[[0.9], [0.9]], median_margin=None).report(3, 1, 0.1) is None
+    # far behind, but above the accuracy floor: it may be a small model that belongs on the front
+    assert board(floor=0.8, completed=[[0.95], [0.95]], median_margin=0.1).report(4, 1, 0.84) is None
 
 
 def test_no_rule_applies_during_the_grace_epochs_or_without_enough_completed_curves():
