@@ -85,8 +85,8 @@ class LatencyConfig(_Strict):
     batch_size: int = Field(default=256, gt=0, description="Inputs per timed batch.")
     threads: int = Field(default=1, gt=0, description="Intra-op threads of the runtime while timing.")
     warmup: int = Field(default=5, ge=0, description="Untimed runs before timing.")
-    repeats: int = Field(default=30, gt=0, description="Timed runs per session.")
-    sessions: int = Field(default=3, gt=0, description="Fresh runtime sessions timed one after the other; "
+    repeats: int = Field(default=20, gt=0, description="Timed runs per session.")
+    sessions: int = Field(default=5, gt=0, description="Fresh runtime sessions timed one after the other; "
                           "latency_ms is the median of their medians, so one slow session is outvoted.")
 
 
