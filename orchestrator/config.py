@@ -84,7 +84,10 @@ class LatencyConfig(_Strict):
         "torch.export programs.")
     batch_size: int = Field(default=256, gt=0, description="Inputs per timed batch.")
     threads: int = Field(default=1, gt=0, description="Intra-op threads of the runtime while timing.")
-    warmup: int = Field(default=5, ge=0, description="Untimed runs before timing.")
+    warmup: int = Field(default=5, ge=0, description="Untimed runs before timing each session.")
+    warmup_s: float = Field(default=1.5, ge=0, description="Seconds the model runs untimed before the first "
+                            "session, so a core that idled is up to speed (other trials keep training "
+                            "meanwhile).")
     repeats: int = Field(default=20, gt=0, description="Timed runs per session.")
     sessions: int = Field(default=5, gt=0, description="Fresh runtime sessions timed one after the other; "
                           "latency_ms is the median of their medians, so one slow session is outvoted.")

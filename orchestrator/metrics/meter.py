@@ -11,6 +11,7 @@ executor, or a node that joined after the run started) the trial's process times
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -18,7 +19,7 @@ import torch
 
 from orchestrator.export import load_runner
 from orchestrator.metrics.latency import LatencyStats, measure_latency
-from orchestrator.metrics.slot import measuring_slot
+from orchestrator.metrics.slot import measurement_turn, training_paused
 
 if TYPE_CHECKING:
     from orchestrator.config import LatencyConfig
@@ -49,9 +50,16 @@ class LatencyMeter:
         def session() -> Any:
             return load_runner(Path(artifact), threads=latency.threads)
 
-        with measuring_slot(), torch_threads(latency.threads):
-            return measure_latency(session(), batch, warmup=latency.warmup, repeats=latency.repeats,
-                                   sessions=latency.sessions, new_session=session)
+        with measurement_turn(), torch_threads(latency.threads):
+            first = session()
+            # a core that idled runs slow for a while (frequency, a virtual machine's scheduler):
+            # run the model until warm, while other trials go on training
+            end = time.perf_counter() + latency.warmup_s
+            while time.perf_counter() < end:
+                first(batch)
+            with training_paused():
+                return measure_latency(first, batch, warmup=latency.warmup, repeats=latency.repeats,
+                                       sessions=latency.sessions, new_session=session)
 
 
 class NodeMeters:

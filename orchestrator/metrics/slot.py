@@ -55,10 +55,23 @@ def _held(name: str, mode: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def measurement_turn() -> Iterator[None]:
+    """This process's turn to measure: waits for other measurements on the machine."""
+    with _held("slot", fcntl.LOCK_EX):
+        yield
+
+
+@contextlib.contextmanager
+def training_paused() -> Iterator[None]:
+    """Waits for running training steps to end and keeps new ones from starting (inside a turn)."""
+    with _held("gate", fcntl.LOCK_EX), _held("compute", fcntl.LOCK_EX):
+        yield
+
+
+@contextlib.contextmanager
 def measuring_slot() -> Iterator[None]:
-    """Hold the machine's measuring slot for the ``with`` block: waits for other measurements and
-    for running training steps, and keeps new steps from starting until it ends."""
-    with _held("slot", fcntl.LOCK_EX), _held("gate", fcntl.LOCK_EX), _held("compute", fcntl.LOCK_EX):
+    """A measurement turn with training paused, for the whole ``with`` block."""
+    with measurement_turn(), training_paused():
         yield
 
 

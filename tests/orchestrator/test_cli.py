@@ -111,3 +111,43 @@ def test_run_through_the_console_script(tmp_path):
     assert "Pareto front" in proc.stdout and "baseline" in proc.stdout
     assert len((out / "trials.jsonl").read_text().splitlines()) == 3
     assert (out / "pareto.json").is_file() and (out / "report.md").is_file()
+
+
+BAD_FLAGS = {
+    "executor": (["--executor", "slurm"], "field 'execution.executor'"),
+    "address-local": (["--executor", "local", "--address", "auto"], "'address' needs executor: ray"),
+    "storage": (["--storage", "postgresql://user:secret@127.0.0.1:1/none"], "execution.storage: cannot open"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FLAGS))
+def test_bad_execution_flags_are_one_line_exit_2_and_nothing_written(tmp_path, capsys, case):
+    flags, expected = BAD_FLAGS[case]
+    config = write(tmp_path / "config.yaml", quick_config())
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ERROR:") and expected in err and "\n" not in err
+    assert "secret" not in err
+    assert not out.exists()
+
+
+def test_command_line_flags_override_the_execution_config(tmp_path):
+    from orchestrator.cli.run_cmd import with_overrides
+    from orchestrator.config import load_config
+
+    cfg = with_overrides(load_config(quick_config()), trials=7,
+                         execution={"executor": "local", "workers": None, "trial_timeout": 30.0})
+    assert cfg.budget.n_trials == 7 and cfg.execution.executor == "local"
+    assert cfg.execution.trial_timeout == 30.0 and cfg.execution.workers is None
+
+
+def test_local_executor_runs_through_the_console_script(tmp_path):
+    config = write(tmp_path / "config.yaml", quick_config(budget={"n_trials": 2}))
+    proc = subprocess.run([str(Path(sys.executable).with_name("orchestrator")), "run", str(config), "--out",
+                           str(tmp_path / "run"), "--no-progress", "--executor", "local"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 trial at a time in this process" in proc.stderr
+    trials = [json.loads(line) for line in (tmp_path / "run" / "trials.jsonl").read_text().splitlines()]
+    assert [t["state"] for t in trials] == ["COMPLETE", "COMPLETE"] and {t["pid"] for t in trials} == {proc.pid}
