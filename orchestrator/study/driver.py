@@ -71,6 +71,7 @@ class Driver:
         if not study.trials:
             self._enqueue_defaults(study)
         outcome = SearchOutcome(results=results)
+        self._front = pareto_front(results, self.config.objectives)
         in_flight: dict[int, optuna.Trial] = {}
         deadline = time.monotonic() + self.config.budget.timeout if self.config.budget.timeout else math.inf
         done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
@@ -121,10 +122,13 @@ class Driver:
             study.enqueue_trial(trial.params)
         outcome.results.append(result)
         self.run_dir.write_trials(outcome.results)
-        outcome.hypervolume_history.append((len(outcome.results), self.hypervolume(outcome.results)))
+        # the front only changes by this result: compare it with the front, not with every trial
+        self._front = pareto_front(self._front + [result], self.config.objectives)
+        outcome.hypervolume_history.append((len(outcome.results), self.hypervolume(self._front)))
         self.host.trial_end(result)
 
     def hypervolume(self, results: list[TrialResult]) -> float:
+        """Of the front of ``results`` (the front itself is its own front)."""
         return hypervolume(pareto_front(results, self.config.objectives), self.config.objectives, self.ideal, self.ref)
 
     def _check_values(self, result: TrialResult) -> None:

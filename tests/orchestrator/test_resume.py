@@ -114,3 +114,16 @@ def test_resume_of_a_directory_that_is_not_a_run_is_one_line_exit_2(tmp_path):
     proc = subprocess.run([CLI, "resume", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "not a run directory" in proc.stderr
+
+
+def test_a_trial_told_to_optuna_but_not_yet_written_is_recovered_on_resume(tmp_path):
+    """A driver killed between telling Optuna and writing trials.jsonl loses nothing."""
+    run = tmp_path / "run"
+    config = quick_config(budget={"n_trials": 3}, execution={"executor": "local"})
+    first = orchestrator.search(config, out=run, progress=False)
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    (run / "trials.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # as if killed before the last write
+    again = orchestrator.search(config, out=run, progress=False)
+    assert [t.number for t in again.trials] == [0, 1, 2]
+    lost, recovered = first.trials[-1], again.trials[-1]
+    assert recovered.metrics == lost.metrics and recovered.recipe == lost.recipe and recovered.state == "COMPLETE"
