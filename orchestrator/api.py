@@ -82,7 +82,8 @@ class SearchResult:
         trials = rd.read_trials()
         by_number = {t.number: t for t in trials}
         return cls(run_dir=rd.root, config=load_config(rd.config), baseline=pareto["baseline"], trials=trials,
-                   pareto=[by_number[p["number"]] for p in pareto["pareto"]], hypervolume=pareto["hypervolume"])
+                   pareto=[by_number[p["number"]] for p in pareto["pareto"]], hypervolume=pareto["hypervolume"],
+                   interrupted=bool(pareto.get("interrupted", False)))
 
 
 def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest", *, progress: bool = True,
@@ -227,6 +228,7 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
 def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: dict[str, float],
             wall_s: float, host: Any) -> SearchResult:
     from orchestrator.report_md import ratios, render_markdown
+    from orchestrator.tables_csv import render_csv
     from orchestrator.study.pareto import pareto_front
 
     results = sorted(outcome.results, key=lambda r: r.number)
@@ -255,6 +257,8 @@ def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: 
                     "ratios": ratios(r.metrics, baseline), "artifact": r.artifact} for r in front],
     }
     atomic_write_json(rd.pareto_json, pareto)
+    atomic_write_text(rd.trials_csv, render_csv(results, baseline))
+    atomic_write_text(rd.pareto_csv, render_csv(front, baseline))
     atomic_write_text(rd.report_md, render_markdown(config, baseline, front, results, hv))
     host.run_end(config, rd.root, front)
     return SearchResult(run_dir=rd.root, config=config, baseline=baseline, trials=results, pareto=front,

@@ -23,6 +23,8 @@ class RunDir:
     trials_jsonl = property(lambda self: self.root / "trials.jsonl")
     pareto_json = property(lambda self: self.root / "pareto.json")
     report_md = property(lambda self: self.root / "report.md")
+    trials_csv = property(lambda self: self.root / "trials.csv")
+    pareto_csv = property(lambda self: self.root / "pareto.csv")
     baseline_json = property(lambda self: self.root / "baseline.json")
     artifacts = property(lambda self: self.root / "artifacts")
 
