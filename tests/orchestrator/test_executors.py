@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -30,7 +31,7 @@ def test_two_workers_run_trials_in_parallel(tmp_path):
     overlapping = [(a.number, b.number) for a in trials for b in trials
                    if a.number < b.number and a.started_at < b.finished_at and b.started_at < a.finished_at]
     assert overlapping, [(t.number, t.started_at, t.finished_at) for t in trials]
-    assert len({t.pid for t in trials}) == 2  # two worker processes, neither of them the driver
+    assert len({t.pid for t in trials}) >= 2 and os.getpid() not in {t.pid for t in trials}  # workers, not the driver
     assert all(t.node for t in trials)
 
 
