@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.executors import ray_runtime
 from orchestrator.executors.base import CANCELLED, Executor, SharedState, TrialJob, failed
+from orchestrator.executors.ray_runtime import current_node
 from orchestrator.results import TrialResult
 from orchestrator.study.early_stopping import CurveBoard
 
@@ -106,8 +107,10 @@ class RayExecutor(Executor):
         self._shared_ref = ray.put(shared)
         self._task = ray.remote(_run_trial).options(num_cpus=ex.cpus_per_trial, num_gpus=ex.gpus_per_trial,
                                                     max_retries=0)
-        # the board lives beside the driver, so a lost worker node does not take it along
-        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+        # the board lives beside the driver, so a lost worker node does not take it along (a Ray
+        # Client driver is on no node: Ray places the board)
+        node = current_node()
+        here = NodeAffinitySchedulingStrategy(node_id=node, soft=True) if node else "DEFAULT"
         actor = ray.remote(CurveBoard).options(num_cpus=0, scheduling_strategy=here).remote(
             board.rule, board.floor, board.completed)
         self.board = ActorBoard(actor)

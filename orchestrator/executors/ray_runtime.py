@@ -47,6 +47,16 @@ def connect(execution: "ExecutionConfig") -> bool:
     return True
 
 
+def current_node() -> str | None:
+    """The Ray node this process runs on; None when it is on none (a Ray Client driver)."""
+    import ray
+
+    try:
+        return ray.get_runtime_context().get_node_id()
+    except Exception:
+        return None
+
+
 def disconnect() -> None:
     import ray
 

@@ -87,9 +87,9 @@ class NodeMeters:
     def measure(self, artifact: str | Path, batch: torch.Tensor, latency: "LatencyConfig") -> LatencyStats:
         import ray
 
-        handle = None
-        if ray.is_initialized():
-            handle = self.handles.get(ray.get_runtime_context().get_node_id())
+        from orchestrator.executors.ray_runtime import current_node
+
+        handle = self.handles.get(current_node() or "") if ray.is_initialized() else None
         artifact = Path(artifact).resolve()  # the meter runs in a working directory of its own
         if handle is not None:
             try:
