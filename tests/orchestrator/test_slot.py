@@ -41,20 +41,14 @@ def hold(kind: str, flag, seconds: float) -> subprocess.Popen:
     return proc
 
 
-def test_a_training_step_waits_while_a_measurement_runs(lock_dir):
-    proc = hold("measure", lock_dir / "in", 1.0)
-    with compute_step():
-        stepped = time.time()
+@pytest.mark.parametrize("held, then", [("measure", compute_step), ("compute", measuring_slot)],
+                         ids=["a training step waits for a measurement", "a measurement waits for a training step"])
+def test_each_side_waits_for_the_other(lock_dir, held, then):
+    proc = hold(held, lock_dir / "in", 1.0)
+    with then():
+        entered = time.time()
     released = float(proc.communicate()[0])
-    assert stepped >= released - 0.05
-
-
-def test_a_measurement_waits_for_the_running_training_step(lock_dir):
-    proc = hold("compute", lock_dir / "in", 1.0)
-    with measuring_slot():
-        measured = time.time()
-    released = float(proc.communicate()[0])
-    assert measured >= released - 0.05
+    assert entered >= released - 0.05
 
 
 def test_a_holder_that_dies_frees_the_slot(lock_dir):
