@@ -74,8 +74,9 @@ class Executor(ABC):
         """Stop every trial still running (Ctrl-C); each comes back as an interrupted FAIL."""
         return []
 
+    @abstractmethod
     def describe(self) -> str:
-        return f"{self.capacity} worker{'s' * (self.capacity != 1)}"
+        """Where and how many trials run, in words, for the terminal."""
 
     def shutdown(self) -> None:
         """Release workers; called once, also after an interruption."""

@@ -133,10 +133,18 @@ class RayExecutor(Executor):
                     if not p.timed_out and now - p.dispatched > timeout:
                         p.timed_out = True
                         ray.cancel(ref, force=True)
-            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0 if timeout else None)
-            if ready:
-                more, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
-                return [self._collect(ref) for ref in dict.fromkeys(ready + more)]
+            first, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0 if timeout else None)
+            if first:
+                return [self._collect(ref) for ref in self._ready_now()]
+
+    def _ready_now(self) -> list[Any]:
+        """Every pending trial that has finished, without waiting."""
+        import ray
+
+        if not self._pending:
+            return []
+        ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0)
+        return ready
 
     def _collect(self, ref: Any) -> TrialResult:
         import ray
@@ -162,17 +170,14 @@ class RayExecutor(Executor):
         if isinstance(exc, rex.WorkerCrashedError):
             return WORKER_DIED
         cause = exc.cause if isinstance(exc, rex.RayTaskError) and exc.cause is not None else exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-        return f"{type(cause).__name__}: {first}"
+        lines = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
     def cancel_all(self) -> list[TrialResult]:
         import ray
 
         assert self._shared is not None
-        # trials that finished in the meantime keep their results
-        ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=0) if self._pending \
-            else ([], [])
-        results = [self._collect(ref) for ref in ready]
+        results = [self._collect(ref) for ref in self._ready_now()]  # finished ones keep their results
         for ref, pending in self._pending.items():
             ray.cancel(ref, force=True)
             results.append(failed(pending.job, self._shared, CANCELLED, pending.dispatched, interrupted=True))

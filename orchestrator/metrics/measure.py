@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from orchestrator.export import load_runner
-from orchestrator.metrics.meter import LatencyMeter, NodeMeters
+from orchestrator.metrics.meter import LatencyMeter
 from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
 
 if TYPE_CHECKING:
+    from orchestrator.metrics.meter import NodeMeters
     from orchestrator.config import LatencyConfig
     from orchestrator.context import TrialContext
 

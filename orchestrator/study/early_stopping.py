@@ -76,9 +76,6 @@ class CurveBoard:
                         "trials at that epoch")
         return None
 
-    def curve(self, number: int) -> list[float]:
-        return list(self.running.get(number, []))
-
     def finish(self, number: int, completed: bool) -> list[float]:
         """Trial ``number`` ended; its curve joins the reference curves if it completed."""
         curve = self.running.pop(number, [])
