@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -29,9 +28,6 @@ from orchestrator.rundir import RunDir
 
 if TYPE_CHECKING:
     from orchestrator.pluginmanager import PluginHost
-
-PARETO_SCHEMA_VERSION = 1
-
 
 @dataclass
 class SearchResult:
@@ -130,10 +126,12 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
     from orchestrator.study.driver import Driver
     from orchestrator.study.early_stopping import CurveBoard, accuracy_floor
 
+    from orchestrator.report.live import LiveReport
+
     _check_same_config(rd, config)
     atomic_write_text(rd.config, dump_config(config))
     host.run_start(config, rd.root)
-    started = time.time()
+    live = LiveReport(config, rd, log)
 
     try:
         data = task.load_data(config.seed)
@@ -159,9 +157,13 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
     if config.execution.executor == "local" and config.execution.trial_timeout:
         log("execution.trial_timeout is not enforced by the local executor (the ray executor enforces it)")
     with SearchProgress(config.budget.n_trials, config.objectives, console, enabled=progress) as bar:
-        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=bar.advance)
+        def on_result(results: list, done: int) -> None:
+            bar.advance(results, done)
+            live.refresh(driver, results, baseline_metrics)
+
+        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=on_result)
         outcome = driver.run()
-    return _finish(config, rd, driver, outcome, baseline_metrics, time.time() - started, host)
+    return _finish(config, rd, driver, outcome, baseline_metrics, live, host, log)
 
 
 def make_executor(config: RunConfig) -> Any:
@@ -198,8 +200,8 @@ def _check_same_config(rd: RunDir, config: RunConfig) -> None:
         previous = load_config(rd.config)
 
         def searched(c: RunConfig) -> dict:
-            """What a resumed session must keep: the budget, workers and stopping rules may change."""
-            data = c.model_dump(exclude={"budget", "early_stopping"})
+            """What a resumed session must keep: the budget, workers, stopping rules and report may change."""
+            data = c.model_dump(exclude={"budget", "early_stopping", "report"})
             data["execution"] = {k: data["execution"][k] for k in ("storage", "study_name")}
             return data
 
@@ -226,40 +228,18 @@ def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:
 
 
 def _finish(config: RunConfig, rd: RunDir, driver: Any, outcome: Any, baseline: dict[str, float],
-            wall_s: float, host: Any) -> SearchResult:
-    from orchestrator.report_md import ratios, render_markdown
-    from orchestrator.tables_csv import render_csv
-    from orchestrator.study.pareto import pareto_front
+            live: Any, host: Any, log: Callable[[str], None]) -> SearchResult:
+    from orchestrator.report.importance import param_importance
+    from orchestrator.report.write import write_reports
 
     results = sorted(outcome.results, key=lambda r: r.number)
-    front = pareto_front(results, config.objectives)
-    rd.keep_artifacts(front, results, {r.number: Recipe.model_validate(r.recipe).to_yaml() for r in front},
+    view = live.view(driver, results, baseline, in_progress=False, interrupted=outcome.interrupted)
+    rd.keep_artifacts(view.front, results, {r.number: Recipe.model_validate(r.recipe).to_yaml() for r in view.front},
                       config.keep_all_artifacts)
     rd.write_trials(results)
-    hv = driver.hypervolume(results)
-    # a resumed run's history and wall time continue those of the sessions before it
-    before = json.loads(rd.pareto_json.read_text()) if rd.pareto_json.is_file() else {}
-    pareto = {
-        "schema_version": PARETO_SCHEMA_VERSION,
-        "task": config.task.name,
-        "objectives": [o.model_dump() for o in config.objectives],
-        "constraints": {m: b.model_dump() for m, b in config.constraints.items()},
-        "baseline": baseline,
-        "ideal_point": driver.ideal,
-        "reference_point": driver.ref,
-        "hypervolume": hv,
-        "hypervolume_history": before.get("hypervolume_history", []) + outcome.hypervolume_history,
-        "n_trials": {s: sum(r.state == s for r in results) for s in ("COMPLETE", "PRUNED", "FAIL")},
-        "n_feasible": sum(r.feasible for r in results),
-        "wall_time_s": before.get("wall_time_s", 0.0) + wall_s,
-        "interrupted": outcome.interrupted,
-        "pareto": [{"number": r.number, "description": r.description, "recipe": r.recipe, "metrics": r.metrics,
-                    "ratios": ratios(r.metrics, baseline), "artifact": r.artifact} for r in front],
-    }
-    atomic_write_json(rd.pareto_json, pareto)
-    atomic_write_text(rd.trials_csv, render_csv(results, baseline))
-    atomic_write_text(rd.pareto_csv, render_csv(front, baseline))
-    atomic_write_text(rd.report_md, render_markdown(config, baseline, front, results, hv))
-    host.run_end(config, rd.root, front)
-    return SearchResult(run_dir=rd.root, config=config, baseline=baseline, trials=results, pareto=front,
-                        hypervolume=hv, interrupted=outcome.interrupted)
+    if config.report.importance and driver.study is not None:
+        view.importance = param_importance(driver.study, config.objectives, log)
+    write_reports(rd, view, log=log)
+    host.run_end(config, rd.root, view.front)
+    return SearchResult(run_dir=rd.root, config=config, baseline=baseline, trials=results, pareto=view.front,
+                        hypervolume=view.hypervolume, interrupted=outcome.interrupted)

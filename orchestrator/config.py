@@ -140,6 +140,16 @@ class EarlyStoppingConfig(_Strict):
         "completed trials at the same epoch; null turns the rule off.")
 
 
+class ReportConfig(_Strict):
+    """The report a run writes: report.html and report.md, refreshed while the search runs."""
+
+    refresh_s: float | None = Field(
+        default=30.0, ge=0, description="Rewrite the reports after a trial finishes when at least this many "
+        "seconds passed since the last time (0: after every trial; null: only at the end).")
+    importance: bool = Field(default=True, description="Compute each objective's parameter importance "
+                             "(fANOVA) for the final report.")
+
+
 class RunConfig(_Strict):
     """The whole run: what to compress, what to search, what to optimise, under which bounds."""
 
@@ -156,6 +166,7 @@ class RunConfig(_Strict):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where trials run.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig,
                                                 description="Stopping hopeless trials during training.")
+    report: ReportConfig = Field(default_factory=ReportConfig, description="The report and its refreshing.")
     keep_all_artifacts: bool = Field(default=False, description="Keep every trial's model, not only the Pareto ones.")
 
     @field_validator("task", mode="before")

@@ -17,6 +17,9 @@ class TrialResult(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     #: validation metric after each training epoch
     curve: list[float] = Field(default_factory=list)
+    #: per weighted layer: shape, width and parameters kept against the baseline, sparsity, shipped
+    #: precision (orchestrator.layers.layer_table)
+    layers: list[dict[str, Any]] = Field(default_factory=list)
     #: constraint name -> violation (<= 0 means satisfied), as told to Optuna
     constraints: dict[str, float] = Field(default_factory=dict)
     feasible: bool = False

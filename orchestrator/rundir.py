@@ -23,6 +23,9 @@ class RunDir:
     trials_jsonl = property(lambda self: self.root / "trials.jsonl")
     pareto_json = property(lambda self: self.root / "pareto.json")
     report_md = property(lambda self: self.root / "report.md")
+    report_html = property(lambda self: self.root / "report.html")
+    #: the PNG plots report.md shows
+    plots = property(lambda self: self.root / "plots")
     trials_csv = property(lambda self: self.root / "trials.csv")
     pareto_csv = property(lambda self: self.root / "pareto.csv")
     baseline_json = property(lambda self: self.root / "baseline.json")

@@ -124,3 +124,51 @@ class FaultPlugin:
     def orchestrator_register_distillers(self, register):
         for cls in _distillers():
             register(cls())
+
+
+#: markup a report must print as text, never render
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>&amp;\"'"
+
+
+def _mixed_distiller():
+    from orchestrator.errors import TrialStopped
+    from orchestrator.params import Choice
+    from orchestrator.strategies import Distiller
+
+    class MixedDistiller(Distiller):
+        """Gives every kind of trial by its seed: 0 fine, 1 raises, 2 wrecks accuracy, 3 stopped early.
+
+        Its one parameter's only choice is HOSTILE, so every recipe's description carries markup.
+        """
+
+        name = "mixed"
+        space = {"note": Choice([HOSTILE])}
+        defaults = {"note": HOSTILE}
+
+        def train(self, model, ctx, params):
+            import torch
+
+            mode = ctx.seed % 4
+            if mode == 1:
+                raise RuntimeError(HOSTILE)
+            if mode == 2:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.mul_(-1.0)
+            if mode == 3:
+                ctx.report_epoch(1, 0.5)
+                ctx.report_epoch(2, 0.4)
+                raise TrialStopped(f"early-stopped at epoch 2: {HOSTILE}")
+            return model
+
+    return MixedDistiller
+
+
+class MixedPlugin:
+    """Registers the ``mixed`` distiller: complete, infeasible, failed and stopped trials in one run."""
+
+    from orchestrator import hookimpl as _hookimpl
+
+    @_hookimpl
+    def orchestrator_register_distillers(self, register):
+        register(_mixed_distiller()())

@@ -6,7 +6,7 @@ from rich import box
 from rich.table import Table
 
 from orchestrator.api import SearchResult
-from orchestrator.report_md import ratios
+from orchestrator.report.view import ratios
 
 #: (header, metric, format)
 COLUMNS = (("acc", "accuracy", "{:.4f}"), ("test", "test_accuracy", "{:.4f}"), ("drop", "accuracy_drop", "{:+.2f}"),

@@ -14,6 +14,7 @@ import torch
 from orchestrator.context import TrialContext
 from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.executors.base import SharedState, TrialJob
+from orchestrator.layers import layer_table
 from orchestrator.pipeline import run_recipe
 from orchestrator.precheck import check_before_training
 from orchestrator.recipe import Recipe
@@ -54,6 +55,7 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
     try:
         candidate = run_recipe(recipe, ctx, catalogue, shared.latency, shared.baseline_accuracy, shared.meter)
         result.state, result.metrics, result.artifact = "COMPLETE", candidate.metrics, str(candidate.artifact)
+        result.layers = layer_table(shared.teacher, candidate.model, candidate.artifact)
     except TrialStopped as exc:
         result.state, result.error = "PRUNED", str(exc)
     except InapplicableError as exc:

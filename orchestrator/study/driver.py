@@ -61,16 +61,18 @@ class Driver:
         self.config, self.run_dir, self.space, self.host = config, run_dir, space, host
         self.executor, self.baseline, self.on_result = executor, baseline, on_result
         self.ideal, self.ref = reference(baseline, config.objectives)
+        self.study: optuna.Study | None = None
+        self.outcome = SearchOutcome(results=[])
 
     def run(self) -> SearchOutcome:
-        study = open_study(self.config, self.run_dir)
+        study = self.study = open_study(self.config, self.run_dir)
         results = self.run_dir.read_trials()
         results += self._recover_unwritten(study, results)
         results += self._fail_orphans(study)
         self.run_dir.write_trials(results)
         if not study.trials:
             self._enqueue_defaults(study)
-        outcome = SearchOutcome(results=results)
+        outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
         in_flight: dict[int, optuna.Trial] = {}
         deadline = time.monotonic() + self.config.budget.timeout if self.config.budget.timeout else math.inf

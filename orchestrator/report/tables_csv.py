@@ -12,7 +12,7 @@ import csv
 import io
 
 from orchestrator.metric_names import METRICS
-from orchestrator.report_md import ratios
+from orchestrator.report.view import ratios
 from orchestrator.results import TrialResult
 
 HEAD = ["number", "state", "feasible", "smaller", "faster"]
