@@ -1,7 +1,13 @@
 """Writing the deployable artifact and loading it back to run it.
 
 ONNX files come from torch's ``torch.export``-based exporter (the TorchScript exporter is
-deprecated); ``torch`` runtime artifacts are ``torch.export`` programs (``.pt2``).
+deprecated); ``torch`` runtime artifacts are ``torch.export`` programs (``.pt2``). TorchScript
+files (``.pt``) are written only when a user exports a trial in that format: torch 2.13 deprecates
+``torch.jit``.
+
+Each trial also keeps its float model (``model-float.pth``): the ``nn.Module`` after pruning,
+training and ``finalize``, before quantization, saved with ``torch.save``. It is what ``orchestrator
+export`` converts to another format; loading it needs the task's model code importable.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from torch import nn
 
 ONNX_SUFFIX = ".onnx"
 TORCH_SUFFIX = ".pt2"
+TORCHSCRIPT_SUFFIX = ".pt"
+FLOAT_MODEL = "model-float.pth"
+#: torch 2.13 warns on every torch.jit call (trace, save, load): the format is deprecated, not broken
+_JIT_DEPRECATED = r"`torch\.jit\.\w+` is deprecated"
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,6 +83,41 @@ def export_torch(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
+def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """Save a TorchScript module traced on ``example`` (shapes other than the batch stay fixed)."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", message=_JIT_DEPRECATED, category=DeprecationWarning)
+        traced = torch.jit.trace(model.eval(), (example,))
+        torch.jit.save(traced, str(path))
+    return path
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_JIT_DEPRECATED, category=DeprecationWarning)
+        return torch.jit.load(str(path)).eval()
+
+
+def save_float_model(model: nn.Module, path: Path) -> str | None:
+    """Pickle the whole module (its pruned shapes included) with ``torch.save``: a few milliseconds.
+
+    Not atomic: it lies in the trial's own folder, which a trial that does not finish loses.
+    Returns why it could not be saved (a model class defined inside a function cannot be
+    pickled), None once saved: the trial does not depend on it.
+    """
+    try:
+        torch.save(model, str(path))
+    except Exception as exc:  # pickling errors come as several types
+        Path(path).unlink(missing_ok=True)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def load_float_model(path: Path) -> nn.Module:
+    """The module :func:`save_float_model` wrote: a file this orchestrator wrote, so unpickling is trusted."""
+    return torch.load(str(path), weights_only=False).eval()
+
+
 def load_runner(path: Path, threads: int = 1) -> Runner:
     """A callable running the artifact on a batch of inputs, on the artifact's own runtime."""
     path = Path(path)
@@ -102,7 +147,16 @@ def load_runner(path: Path, threads: int = 1) -> Runner:
                 return module(x).float()
 
         return run_torch
-    raise ValueError(f"unknown artifact type '{path.suffix}' ({path}); expected {ONNX_SUFFIX} or {TORCH_SUFFIX}")
+    if path.suffix == TORCHSCRIPT_SUFFIX:
+        script = load_torchscript(path)
+
+        def run_script(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return script(x).float()
+
+        return run_script
+    raise ValueError(f"unknown artifact type '{path.suffix}' ({path}); expected {ONNX_SUFFIX}, {TORCH_SUFFIX} "
+                     f"or {TORCHSCRIPT_SUFFIX}")
 
 
 def export_for_runtime(model: nn.Module, example: torch.Tensor, workdir: Path, runtime: str,

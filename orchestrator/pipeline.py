@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from orchestrator.errors import InapplicableError, TrialStopped
-from orchestrator.export import export_for_runtime
+from orchestrator.export import FLOAT_MODEL, export_for_runtime, save_float_model
 from orchestrator.metrics.measure import measure_candidate
 from orchestrator.recipe import NONE, Recipe
 from orchestrator.strategies import STAGES
@@ -66,6 +66,10 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
     model = pruner.finalize(model, ctx, recipe.prune.params).eval()
 
     ctx.workdir.mkdir(parents=True, exist_ok=True)
+    # kept for `orchestrator export` to other formats, and for exporting the float model of a quantized trial
+    unsaved = save_float_model(model, ctx.workdir / FLOAT_MODEL)
+    if unsaved:
+        ctx.log(f"the float model was not kept ({unsaved}): export in other formats will not be possible")
     fp32 = export_for_runtime(model, ctx.example_inputs(8), ctx.workdir, ctx.runtime, ctx.task.input_name)
     if quantizer.name == NONE:
         artifact = fp32

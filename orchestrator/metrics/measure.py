@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from orchestrator.export import load_runner
+from orchestrator.export import Runner, load_runner
 from orchestrator.metrics.meter import LatencyMeter
 from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
 
@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from orchestrator.metrics.meter import NodeMeters
     from orchestrator.config import LatencyConfig
     from orchestrator.context import TrialContext
+    from orchestrator.task import Task
+
+
+def score_runner(runner: Runner, task: "Task", x: torch.Tensor, y: torch.Tensor) -> float:
+    """The task's metric of a loaded artifact on one split, in batches of 512 (as every accuracy
+    the orchestrator records is taken, so a re-measurement gives the same number)."""
+    logits = torch.cat([runner(x[i : i + 512]) for i in range(0, len(x), 512)])
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the artifact produced non-finite outputs (NaN or inf)")
+    value = task.metric(logits, y)
+    if not math.isfinite(value):
+        raise ValueError("the artifact produced a non-finite accuracy")
+    return value
 
 
 def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", latency: "LatencyConfig",
@@ -29,18 +42,8 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     timed by ``meter`` (this process when None).
     """
     runner = load_runner(artifact, threads=latency.threads)
-
-    def score(x: torch.Tensor, y: torch.Tensor) -> float:
-        logits = torch.cat([runner(x[i : i + 512]) for i in range(0, len(x), 512)])
-        if not bool(torch.isfinite(logits).all()):
-            raise ValueError("the artifact produced non-finite outputs (NaN or inf)")
-        value = ctx.task.metric(logits, y)
-        if not math.isfinite(value):
-            raise ValueError("the artifact produced a non-finite accuracy")
-        return value
-
-    accuracy = score(*ctx.data.val)
-    metrics: dict[str, float] = {"accuracy": accuracy, "test_accuracy": score(*ctx.data.test)}
+    accuracy = score_runner(runner, ctx.task, *ctx.data.val)
+    metrics: dict[str, float] = {"accuracy": accuracy, "test_accuracy": score_runner(runner, ctx.task, *ctx.data.test)}
     if baseline_accuracy is not None:
         metrics["accuracy_drop"] = (baseline_accuracy - accuracy) * 100.0
     metrics["params"] = float(count_nonzero_params(model))
