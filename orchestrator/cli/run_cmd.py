@@ -89,7 +89,11 @@ def _search(cfg: "RunConfig", out: Path, progress: bool) -> None:
 
     result = search(cfg, out=out, progress=progress)
     out_console.print(pareto_table(result))
-    out_console.print(f"run directory: {result.run_dir}  (report.md, pareto.json, artifacts/)", soft_wrap=True)
+    out_console.print(f"report: {result.run_dir / 'report.html'}  (open it in a browser; report.md, pareto.json, "
+                      "artifacts/ beside it)", soft_wrap=True)
+    if result.pareto:
+        out_console.print(f"take a trial away: orchestrator export {result.run_dir} --trial "
+                          f"{result.pareto[0].number} --to deploy/", soft_wrap=True)
     if result.interrupted:
         out_console.print(f"interrupted: the report covers the trials that finished; continue with "
                           f"`orchestrator resume {result.run_dir}`", soft_wrap=True)

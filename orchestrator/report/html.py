@@ -29,7 +29,7 @@ padding-bottom:.2em} h3{font-size:1.05em;margin:1em 0 .3em}
 .stop{background:#fde2e1;border:1px solid #f2a19b} .ok{background:#e3f4e1;border:1px solid #9fd49a}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:.8em 0} .card{background:#fff;border:1px solid #ddd;
 border-radius:8px;padding:10px 14px;min-width:200px;flex:1} .card b{font-size:1.35em;display:block}
-.card small{color:#666}
+.card small{color:#666} td.recipe{min-width:26em}
 table{border-collapse:collapse;background:#fff;font-size:.88em;margin:.4em 0} th,td{border:1px solid #e2e2e2;
 padding:4px 8px;text-align:left;vertical-align:top} th{background:#f2f2f2} td.n{text-align:right;
 font-variant-numeric:tabular-nums;white-space:nowrap} table.sortable th{cursor:pointer;user-select:none}
@@ -166,7 +166,7 @@ def _pareto_table(view: RunView) -> str:
         cells = [f'<td class="n" data-v="{r.number}">{r.number}</td>']
         cells += [_num(m, r.metrics.get(m)) for m in TABLE_METRICS]
         cells += [_num("ratio", rat.get("smaller")), _num("ratio", rat.get("faster"))]
-        cells.append(f'<td data-v="{esc(r.description)}">{esc(r.description)}</td>')
+        cells.append(f'<td class="recipe" data-v="{esc(r.description)}">{esc(r.description)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     base = "".join([f"<td>baseline</td>"] + [_num(m, view.baseline.get(m)) for m in TABLE_METRICS]
                    + ["<td class='n'>1.00</td>", "<td class='n'>1.00</td>", "<td></td>"])
