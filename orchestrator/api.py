@@ -58,15 +58,22 @@ class SearchResult:
         """A callable running trial ``number``'s shipped artifact on a batch of inputs."""
         return load_runner(self.artifact(number), threads=threads)
 
-    def export(self, number: int, to: str | Path) -> Path:
-        """Copy the trial's model file, recipe.yaml and metrics.json into folder ``to``."""
-        src = self.artifact(number)
-        dest = Path(to)
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest / src.name)
-        atomic_write_text(dest / "recipe.yaml", self.recipe(number).to_yaml())
-        atomic_write_json(dest / "metrics.json", self.trial(number).metrics)
-        return dest / src.name
+    def export(self, number: int, to: str | Path, format: str | None = None, *, float_model: bool = False,
+               log: Callable[[str], None] | None = None) -> Path:
+        """Write trial ``number``'s model with its recipe.yaml and metrics.json into folder ``to``.
+
+        ``format``: ``onnx``, ``torchscript`` or ``pt`` (a ``torch.export`` program); default the
+        shipped one. A quantized trial whose quantization the format cannot reproduce is refused
+        unless ``float_model``, which exports the float model before quantization with its metrics
+        measured again. The written file is checked on the validation split first (``log`` gets
+        the line saying so); see :mod:`orchestrator.trial_export`.
+        """
+        from orchestrator.trial_export import export_trial
+
+        exported = export_trial(self, number, to, format, float_model=float_model)
+        if log is not None:
+            log(exported.check)
+        return exported.path
 
     @classmethod
     def open(cls, run_dir: str | Path) -> "SearchResult":

@@ -21,6 +21,13 @@ class PluginError(UsageError):
     """A plugin that cannot be loaded, clashes with another one, or breaks a hook contract."""
 
 
+class ExportError(OrchestratorError):
+    """An exported model could not be written, or does not give the accuracy the run recorded.
+    Exit code 1: nothing was handed over."""
+
+    exit_code = 1
+
+
 class InapplicableError(OrchestratorError):
     """A strategy declared itself inapplicable to the model at hand; the trial is skipped."""
 

@@ -122,6 +122,12 @@ class Quantizer(Strategy):
     def quantize(self, model: nn.Module, fp32_path: Path, out_path: Path, ctx: "TrialContext",
                  params: Mapping[str, Any]) -> Path: ...
 
+    def torch_equivalent(self, model: nn.Module, params: Mapping[str, Any]) -> nn.Module | None:
+        """A torch module computing what this quantizer's artifact computes from the float
+        ``model``, for exporting a trial to a torch format (TorchScript, ``torch.export``); None
+        when torch cannot reproduce it (int8 kernels of ONNX Runtime), the default."""
+        return None
+
 
 FAMILIES: dict[str, type[Strategy]] = {
     "scorer": Scorer, "pruner": Pruner, "distiller": Distiller, "quantizer": Quantizer,

@@ -17,18 +17,18 @@ for module in (run_cmd, show_cmd, report_cmd, validate_cmd, schema_cmd, plugins_
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors are one red ``ERROR:`` line and exit code 2, never a traceback."""
-    from orchestrator.errors import UsageError
+    from orchestrator.errors import OrchestratorError
 
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="orchestrator", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except UsageError as exc:
+    except OrchestratorError as exc:  # usage errors exit 2; an export that does not check out, 1
         from orchestrator.cli.console import error
 
         error(str(exc))
-        return exc.exit_code
+        return getattr(exc, "exit_code", 1)
     return 0
 
 

@@ -14,6 +14,9 @@ class NoQuantizer(Quantizer):
     def quantize(self, model, fp32_path, out_path, ctx, params):
         return fp32_path
 
+    def torch_equivalent(self, model, params):
+        return model
+
 
 @hookimpl
 def orchestrator_register_quantizers(register):

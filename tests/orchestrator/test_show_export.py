@@ -55,7 +55,7 @@ def test_export_writes_a_model_that_reproduces_the_recorded_accuracy(finished, t
 
 @pytest.mark.parametrize("args, expected", [
     (["--trial", "999"], "trial 999 is not in"),
-    (["--trial", "BEST", "--format", "torchscript"], "--format torchscript: trial BEST ships a .onnx file"),
+    (["--trial", "BEST", "--format", "tflite"], "--format tflite: unknown format"),
 ])
 def test_export_refuses_what_it_cannot_do_in_one_line(finished, tmp_path, capsys, args, expected):
     best = str(finished.pareto[0].number)
