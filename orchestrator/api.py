@@ -177,7 +177,7 @@ def make_executor(config: RunConfig) -> Any:
     if config.execution.executor == "local":
         from orchestrator.executors import LocalExecutor
 
-        return LocalExecutor()
+        return LocalExecutor(threads=max(1, int(config.execution.cpus_per_trial)))
     from orchestrator.executors.ray_executor import RayExecutor
 
     return RayExecutor(config.execution)

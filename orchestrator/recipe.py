@@ -61,7 +61,32 @@ class Recipe(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "Recipe":
-        return cls.from_yaml(Path(path).read_text(), where=str(path))
+        from orchestrator.errors import ConfigError
+
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the recipe: {getattr(exc, 'strerror', None) or exc}") from None
+        return cls.from_yaml(text, where=str(path))
+
+    def check(self, catalogue: "Catalogue", where: str = "recipe") -> None:
+        """Every strategy is installed and every parameter is one it declares: a typo would otherwise
+        replay the strategy's default silently. Raises a one-line ConfigError naming the field."""
+        from orchestrator.errors import ConfigError, did_you_mean
+
+        for stage, choice in self.stages():
+            if choice.strategy == NONE and stage == "score":
+                continue
+            known = catalogue.family(STAGES[stage])
+            strategy = known.get(choice.strategy)
+            if strategy is None:
+                raise ConfigError(f"{where}: field '{stage}.strategy': no plugin provides {STAGES[stage]} "
+                                  f"'{choice.strategy}'{did_you_mean(choice.strategy, list(known))}")
+            declared = set(strategy.space) | set(strategy.defaults)
+            for name in choice.params:
+                if name not in declared:
+                    raise ConfigError(f"{where}: field '{stage}.params.{name}': {STAGES[stage]} '{choice.strategy}' "
+                                      f"has no parameter '{name}'{did_you_mean(name, sorted(declared))}")
 
     def describe(self, catalogue: "Catalogue | None" = None) -> str:
         """The recipe in words: ``channel ratio=0.5 by magnitude -> kd T=4 -> static-int8``."""

@@ -6,12 +6,12 @@ import sys
 
 import typer
 
-from orchestrator.cli import plugins_cmd, report_cmd, run_cmd, schema_cmd, show_cmd, spaces_cmd, validate_cmd
+from orchestrator.cli import apply_cmd, plugins_cmd, report_cmd, run_cmd, schema_cmd, show_cmd, spaces_cmd, validate_cmd
 
 app = typer.Typer(name="orchestrator", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Search pruning, distillation and quantization recipes for a PyTorch model under "
                        "real size, latency and accuracy constraints; get back a Pareto front.")
-for module in (run_cmd, show_cmd, report_cmd, validate_cmd, schema_cmd, plugins_cmd, spaces_cmd):
+for module in (run_cmd, show_cmd, apply_cmd, report_cmd, validate_cmd, schema_cmd, plugins_cmd, spaces_cmd):
     module.register(app)
 
 
