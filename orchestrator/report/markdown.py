@@ -3,6 +3,8 @@ and why trials were infeasible or failed."""
 
 from __future__ import annotations
 
+import html
+
 from orchestrator.progress import fmt_metric
 from orchestrator.report.view import RunView, bound_text
 from orchestrator.results import TrialResult
@@ -11,7 +13,8 @@ COLUMNS = ("accuracy", "test_accuracy", "accuracy_drop", "size_mb", "gzip_mb", "
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from configs, plugins and errors, safe in a Markdown table or list: no markup survives."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _row(name: str, metrics: dict[str, float], ratios: dict[str, float], desc: str) -> str:
@@ -28,7 +31,7 @@ def render_markdown(view: RunView, plots: dict[str, str]) -> str:
     c = view.config
     counts = view.counts()
     constraints = "; ".join(bound_text(m, b) for m, b in c.constraints.items()) or "none"
-    lines = [f"# Compression search: {c.task.name}", ""]
+    lines = [f"# Compression search: {_cell(c.task.name)}", ""]
     if view.in_progress:
         lines += [f"*The search is running: {len(view.counted())} of {c.budget.n_trials} trials so far.*", ""]
     elif view.interrupted:
@@ -36,7 +39,7 @@ def render_markdown(view: RunView, plots: dict[str, str]) -> str:
     lines += [
         f"- Objectives: {', '.join(f'{o.direction} {o.metric}' for o in c.objectives)}",
         f"- Constraints: {constraints}",
-        f"- Search space: {c.search_space}; sampler {c.sampler.name}, seed {c.seed}",
+        f"- Search space: {_cell(c.search_space)}; sampler {c.sampler.name}, seed {c.seed}",
         f"- Trials: {len(view.counted())} ({counts['pareto']} on the front, {counts['feasible']} other feasible, "
         f"{counts['infeasible']} infeasible, {counts['pruned']} stopped early, {counts['failed']} failed)",
         f"- Latency: {c.latency.runtime}, batch {c.latency.batch_size}, {c.latency.threads} thread(s), "

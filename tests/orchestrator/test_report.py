@@ -82,7 +82,7 @@ def test_hostile_strings_are_escaped_everywhere(mixed):
     assert HOSTILE not in page and "<img" not in page and "onerror=alert" not in page.replace("onerror=alert(1)&gt;", "")
     assert html.escape(HOSTILE) in page
     md = (mixed.run_dir / "report.md").read_text()
-    assert "RuntimeError" in md
+    assert "RuntimeError" in md and "<img" not in md and "<script" not in md and "&lt;img src=x" in md
 
 
 def test_each_pareto_trial_has_a_per_layer_view(mixed):
