@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from orchestrator.atomic import FILE_MODE
 from orchestrator.report.figures import COLOURS, LABELS, LOG_METRICS, TITLES, bounds, plot_axes
 from orchestrator.report.view import RunView
 
@@ -26,6 +27,7 @@ def write_plots(view: RunView, folder: Path) -> dict[str, Path]:
             continue
         path = folder / f"{name}.png"
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png.tmp")
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
         plt.close(fig)

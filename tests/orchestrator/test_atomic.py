@@ -80,3 +80,13 @@ def test_a_failed_first_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="read-only"):
         atomic_write_text(path, "new\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_written_files_get_the_mode_open_would_give_them(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    atomic_write_text(tmp_path / "report.md", "x")
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o666 & ~mask
