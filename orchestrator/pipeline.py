@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from torch import nn
 
@@ -14,7 +15,7 @@ from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.export import FLOAT_MODEL, export_for_runtime, save_float_model
 from orchestrator.metrics.measure import measure_candidate
 from orchestrator.recipe import NONE, Recipe
-from orchestrator.strategies import STAGES
+from orchestrator.strategies import STAGES, Scores, Strategy
 
 if TYPE_CHECKING:
     from orchestrator.config import LatencyConfig
@@ -29,6 +30,24 @@ class Candidate:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+#: the attribute naming, on an exception, the strategy that raised it
+BLAME = "orchestrator_strategy"
+
+
+@contextlib.contextmanager
+def blame(strategy: Strategy) -> Iterator[None]:
+    """Mark an exception escaping ``strategy``'s code with it, so the trial's error names the strategy
+    and its plugin. The innermost strategy wins (a scorer re-run inside a pruner is blamed)."""
+    try:
+        yield
+    except (TrialStopped, InapplicableError):
+        raise
+    except Exception as exc:
+        if not hasattr(exc, BLAME):
+            setattr(exc, BLAME, strategy)
+        raise
+
+
 def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Candidate:
     """Run the recipe's stages on a copy of ``ctx.teacher`` and write the deployable artifact."""
     model = copy.deepcopy(ctx.teacher).eval()
@@ -40,7 +59,8 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         strategy = catalogue.family(family).get(choice.strategy)
         if strategy is None:
             raise InapplicableError(f"no plugin provides {family} '{choice.strategy}'")
-        reason = strategy.applicable(model, ctx)
+        with blame(strategy):
+            reason = strategy.applicable(model, ctx)
         if reason:
             raise InapplicableError(f"{family} '{choice.strategy}': {reason}")
         strategies[stage] = strategy
@@ -51,19 +71,29 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         if "score" not in strategies:
             raise InapplicableError(f"pruner '{pruner.name}' needs a scorer and the recipe names none")
         scorer = strategies["score"]
-        ctx = dataclasses.replace(ctx, rescore=lambda m: scorer.score(m, ctx, recipe.score.params))
-        scores = scorer.score(model, ctx, recipe.score.params)
-    model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
+
+        def rescore(m: nn.Module) -> Scores:
+            with blame(scorer):
+                return scorer.score(m, ctx, recipe.score.params)
+
+        ctx = dataclasses.replace(ctx, rescore=rescore)
+        scores = rescore(model)
+    with blame(pruner):
+        model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
     quantizer = strategies["quantize"]
     if ctx.precheck is not None:
         ctx.precheck(model, quantizer)
-    model = quantizer.prepare_training(model, ctx, recipe.quantize.params)
-    model = strategies["train"].train(model, ctx, recipe.train.params).eval()
+    with blame(quantizer):
+        model = quantizer.prepare_training(model, ctx, recipe.quantize.params)
+    with blame(strategies["train"]):
+        model = strategies["train"].train(model, ctx, recipe.train.params).eval()
     reason = ctx.stop_reason()
     if reason:
         raise TrialStopped(reason)
-    model = quantizer.end_training(model, ctx, recipe.quantize.params)
-    model = pruner.finalize(model, ctx, recipe.prune.params).eval()
+    with blame(quantizer):
+        model = quantizer.end_training(model, ctx, recipe.quantize.params)
+    with blame(pruner):
+        model = pruner.finalize(model, ctx, recipe.prune.params).eval()
 
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     # kept for `orchestrator export` to other formats, and for exporting the float model of a quantized trial
@@ -75,7 +105,8 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         artifact = fp32
     else:
         out = ctx.workdir / f"model-{quantizer.name}{fp32.suffix}"
-        artifact = quantizer.quantize(model, fp32, out, ctx, recipe.quantize.params)
+        with blame(quantizer):
+            artifact = quantizer.quantize(model, fp32, out, ctx, recipe.quantize.params)
         if artifact != fp32:
             fp32.unlink(missing_ok=True)
     final = ctx.workdir / f"model{artifact.suffix}"

@@ -80,9 +80,12 @@ class PluginHost:
                 dist = ep.dist.name if ep.dist else "unknown distribution"
                 raise PluginError(f"plugin '{ep.name}' ({dist}) failed to import: {type(exc).__name__}: {exc}; "
                                   f"set {BLOCK_ENV}={ep.name} to run without it") from exc
-            self._register(ep.name, plugin, (ep.dist.name, ep.dist.version) if ep.dist else (None, None))
+            dist = (ep.dist.name, ep.dist.version) if ep.dist else (None, None)
+            check_orchestrator_requirement(ep.name, plugin, dist, ep.dist.requires if ep.dist else None)
+            self._register(ep.name, plugin, dist)
         for name, plugin in extra_plugins:
             if name not in blocked:
+                check_orchestrator_requirement(name, plugin, (None, None), None)
                 self._register(name, plugin, (None, None))
         self._check_pending()
         self.catalogue = self._collect()
@@ -194,6 +197,45 @@ def _add(cat: Catalogue, family: str, name: str, obj: Any, plugin: str) -> None:
         cat.tasks[name] = obj
     else:
         cat.strategies[family][name] = obj
+
+
+#: a plugin module (or object) may declare the orchestrator versions it works with, e.g. ">=0.2,<1"
+REQUIRES_ATTR = "ORCHESTRATOR_REQUIRES"
+DISTRIBUTION = "compression-orchestrator"
+
+
+def check_orchestrator_requirement(name: str, plugin: object, dist: tuple[str | None, str | None],
+                                   requires: list[str] | None) -> None:
+    """Refuse, in one line, a plugin made for other orchestrator versions: its ``ORCHESTRATOR_REQUIRES``
+    and its distribution's own requirement on compression-orchestrator (which an install with
+    ``--no-deps`` or an upgrade of the orchestrator alone can leave unmet)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    own = Version(_own_version())
+    who = f"plugin '{name}'" + (f" ({dist[0]} {dist[1]})" if dist[0] else "")
+    wanted: list[tuple[str, str]] = []
+    declared = getattr(plugin, REQUIRES_ATTR, None)
+    if declared is not None:
+        wanted.append((REQUIRES_ATTR, str(declared)))
+    for line in requires or []:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) == DISTRIBUTION and (req.marker is None or req.marker.evaluate({"extra": ""})):
+            wanted.append(("its package's requirements", str(req.specifier)))
+    for where, spec in wanted:
+        try:
+            ok = own in SpecifierSet(spec, prereleases=True)
+        except InvalidSpecifier:
+            raise PluginError(f"{who}: {REQUIRES_ATTR} = {spec!r} is not a version specifier such as '>=0.2'") from None
+        if not ok:
+            raise PluginError(f"{who} requires {DISTRIBUTION}{spec} ({where}); this is {own}: upgrade the "
+                              f"orchestrator or install a version of the plugin made for {own}, or set "
+                              f"{BLOCK_ENV}={name} to run without it")
 
 
 def _own_version() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +16,7 @@ from orchestrator.context import TrialContext
 from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.executors.base import SharedState, TrialJob
 from orchestrator.layers import layer_table
-from orchestrator.pipeline import run_recipe
+from orchestrator.pipeline import BLAME, run_recipe
 from orchestrator.precheck import check_before_training
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
@@ -61,17 +62,26 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
     except InapplicableError as exc:
         result.error = f"inapplicable: {exc}"
     except Exception as exc:  # a failing trial never kills a run
-        where = _plugin_frame(exc)
+        where = _plugin_frame(exc, catalogue)
         result.error = f"{type(exc).__name__}: {exc}{where}"
     result.curve = curve
     result.finished_at = time.time()
     return result
 
 
-def _plugin_frame(exc: BaseException) -> str:
-    """Name the innermost plugin module in the traceback, so a user knows whose code failed."""
+def _plugin_frame(exc: BaseException, catalogue: object) -> str:
+    """Name the strategy and plugin whose code raised, and the innermost line of it, so a user
+    knows whose code failed: `` (in distiller 'kd' of plugin 'builtin.distillers.kd', kd.py line 40)``."""
+    strategy = getattr(exc, BLAME, None)
     frames = traceback.extract_tb(exc.__traceback__)
-    for frame in reversed(frames):
-        if "orchestrator_plugins" in frame.filename or "/plugins/" in frame.filename:
-            return f" (in {Path(frame.filename).stem}, line {frame.lineno})"
-    return ""
+    if strategy is None:
+        for frame in reversed(frames):
+            if "orchestrator_plugins" in frame.filename or "/plugins/" in frame.filename:
+                return f" (in {Path(frame.filename).stem}, line {frame.lineno})"
+        return ""
+    owners = getattr(catalogue, "owners", {})
+    owner = owners.get((strategy.family, strategy.name), "unknown")
+    source = getattr(sys.modules.get(type(strategy).__module__), "__file__", None)
+    line = next((f", {Path(f.filename).name} line {f.lineno}" for f in reversed(frames)
+                 if source and Path(f.filename) == Path(source)), "")
+    return f" (in {strategy.family} '{strategy.name}' of plugin '{owner}'{line})"

@@ -193,6 +193,7 @@ def test_a_failing_strategy_fails_its_trial_only_and_hooks_see_everything(tmp_pa
                                  progress=False, host=host)
     assert len(result.trials) == 3
     assert all(t.state == "FAIL" and "scorer blew up" in t.error for t in result.trials)
+    assert all("(in scorer 'exploding' of plugin 'exploding-plugin'" in t.error for t in result.trials)
     kinds = [c[0] for c in recorder.calls]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end"
     assert kinds.count("trial_start") == kinds.count("trial_end") == 3

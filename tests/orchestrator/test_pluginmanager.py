@@ -317,3 +317,65 @@ def test_a_lifecycle_hookimpl_may_take_a_subset_of_the_arguments(tmp_path):
     host.run_end(object(), tmp_path, ["front"])
     assert seen == [["front"]]
 
+
+
+class NeedsTheFuture:
+    """A plugin made for an orchestrator that does not exist yet."""
+
+    ORCHESTRATOR_REQUIRES = ">=99"
+
+    @hookimpl
+    def orchestrator_register_scorers(self, register):
+        register(NormScorer())
+
+
+def test_a_plugin_made_for_another_orchestrator_version_is_refused_in_one_line():
+    from orchestrator._version import __version__
+
+    with pytest.raises(PluginError) as info:
+        PluginHost(extra_plugins=[("futuristic", NeedsTheFuture())])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("plugin 'futuristic' requires compression-orchestrator>=99 (ORCHESTRATOR_REQUIRES)")
+    assert f"this is {__version__}" in message and f"{BLOCK_ENV}=futuristic" in message
+
+
+def test_a_plugin_whose_requirement_is_met_loads(monkeypatch):
+    monkeypatch.setattr(NeedsTheFuture, "ORCHESTRATOR_REQUIRES", ">=0.1,<99")
+    host = PluginHost(extra_plugins=[("futuristic", NeedsTheFuture())])
+    assert "l2norm" in host.catalogue.family("scorer")
+
+
+def test_a_blocked_plugin_made_for_another_version_is_not_checked(monkeypatch):
+    monkeypatch.setenv(BLOCK_ENV, "futuristic")
+    host = PluginHost(extra_plugins=[("futuristic", NeedsTheFuture())])
+    assert "l2norm" not in host.catalogue.family("scorer")
+
+
+@pytest.mark.parametrize("requires, refused", [
+    (["torch>=2", "compression-orchestrator>=99"], True),
+    (["Compression_Orchestrator>=0.1"], False),
+    (["compression-orchestrator>=99; extra == 'dev'"], False),  # only for the plugin's own dev extra
+    (None, False),
+])
+def test_the_distributions_own_requirement_on_the_orchestrator_is_checked(requires, refused):
+    from orchestrator.pluginmanager import check_orchestrator_requirement
+
+    def check():
+        check_orchestrator_requirement("ext", object(), ("orchestrator-ext", "1.2"), requires)
+
+    if not refused:
+        check()
+        return
+    with pytest.raises(PluginError, match=r"^plugin 'ext' \(orchestrator-ext 1\.2\) requires "
+                                          r"compression-orchestrator>=99 \(its package's requirements\)"):
+        check()
+
+
+def test_a_malformed_version_requirement_is_named():
+    from orchestrator.pluginmanager import check_orchestrator_requirement
+
+    plugin = types.SimpleNamespace(ORCHESTRATOR_REQUIRES="version two please")
+    with pytest.raises(PluginError, match="plugin 'odd': ORCHESTRATOR_REQUIRES = 'version two please' is not a "
+                                          "version specifier"):
+        check_orchestrator_requirement("odd", plugin, (None, None), None)

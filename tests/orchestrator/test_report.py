@@ -64,6 +64,13 @@ def test_report_html_states_the_facts_and_why_trials_fell_short(mixed):
         assert f'id="{div}"' in page
 
 
+def test_a_failed_trial_names_the_strategy_its_plugin_and_the_line(mixed):
+    failed = [t for t in mixed.trials if t.state == "FAIL"]
+    assert failed and all(t.error.startswith(f"RuntimeError: {HOSTILE}") for t in failed)
+    assert all(t.error.endswith(")") and "(in distiller 'mixed' of plugin 'mixed', helpers.py line " in t.error
+               for t in failed)
+
+
 def test_report_html_is_self_contained(mixed):
     """plotly.js is embedded once; nothing else the page holds points outside it (the browser test
     checks that no request is made at all)."""
