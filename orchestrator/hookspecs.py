@@ -78,7 +78,7 @@ def orchestrator_register_quantizers(register: "Callable[[Quantizer], None]") ->
 
 @hookspec
 def orchestrator_register_tasks(register: "Callable[[str, Callable[..., Any]], None]") -> None:
-    """Register built-in tasks by name.
+    """Register tasks by name (the config's `task.name` picks one).
 
     :param register: call ``register(name, factory)``; ``factory(**params)`` returns a
         :class:`~orchestrator.task.Task`. ``params`` come from the config's ``task.params``.

@@ -1,4 +1,5 @@
-"""The docs stay true: the config reference is generated, every hook is documented as declared."""
+"""The docs stay true: the config and hook references are generated, every hook is documented as
+declared, every built-in strategy has an entry, README's links resolve."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_configuration_reference_is_generated_from_the_schema():
     assert (DOCS / "configuration.md").read_text() == render(), (
         "docs/configuration.md is stale: python -m orchestrator.config_reference > docs/configuration.md")
+
+
+def test_hook_reference_is_generated_from_the_hookspecs():
+    from orchestrator.hooks_reference import render as render_hooks
+
+    assert (DOCS / "hooks.md").read_text() == render_hooks(), (
+        "docs/hooks.md is stale: python -m orchestrator.hooks_reference > docs/hooks.md")
 
 
 def test_every_hook_is_documented_with_its_signature():
