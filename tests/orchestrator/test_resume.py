@@ -98,6 +98,20 @@ def test_ctrl_c_stops_cleanly_reports_and_says_how_to_resume(tmp_path):
     assert sum(not t["interrupted"] for t in read_trials(run)) == 6
 
 
+def test_sigterm_stops_like_ctrl_c_with_the_report_written(tmp_path):
+    """A scheduler's or `timeout`'s SIGTERM: no abort, no hang; what finished is kept and reported."""
+    run = tmp_path / "run"
+    driver = subprocess.Popen([CLI, "run", str(slow_config(tmp_path, 6)), "--out", str(run), "--no-progress"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(read_trials(run)) >= 1, driver)
+    driver.send_signal(signal.SIGTERM)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-3000:]
+    assert f"orchestrator resume {run}" in out
+    assert json.loads((run / "pareto.json").read_text())["interrupted"] is True
+    assert "The run was interrupted" in (run / "report.html").read_text()
+
+
 def test_a_second_driver_on_the_same_directory_is_refused(tmp_path):
     from orchestrator.errors import UsageError
     from orchestrator.rundir import RunDir
