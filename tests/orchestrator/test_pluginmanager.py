@@ -379,3 +379,35 @@ def test_a_malformed_version_requirement_is_named():
     with pytest.raises(PluginError, match="plugin 'odd': ORCHESTRATOR_REQUIRES = 'version two please' is not a "
                                           "version specifier"):
         check_orchestrator_requirement("odd", plugin, (None, None), None)
+
+
+def _installed(tmp_path, monkeypatch, name, module_source, requires=()):
+    """A plugin distribution as pip would leave it: a module and a dist-info with its entry point."""
+    dist = tmp_path / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir()
+    lines = [f"Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"] + [f"Requires-Dist: {r}" for r in requires]
+    (dist / "METADATA").write_text("\n".join(lines) + "\n")
+    module = name.replace("-", "_") + "_plugin"
+    (dist / "entry_points.txt").write_text(f"[orchestrator]\n{name} = {module}\n")
+    (tmp_path / f"{module}.py").write_text(module_source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_plugin_that_fails_to_import_names_its_distribution_and_the_error(tmp_path, monkeypatch):
+    _installed(tmp_path, monkeypatch, "broken-ext", "import a_module_nobody_installed\n")
+    with pytest.raises(PluginError) as info:
+        PluginHost()
+    message = str(info.value)
+    assert message == ("plugin 'broken-ext' (broken-ext) failed to import: ModuleNotFoundError: No module named "
+                       f"'a_module_nobody_installed'; set {BLOCK_ENV}=broken-ext to run without it")
+    monkeypatch.setenv(BLOCK_ENV, "broken-ext")
+    assert "magnitude" in PluginHost().catalogue.family("scorer")  # the run goes on without it
+
+
+def test_an_installed_plugin_whose_package_needs_another_orchestrator_is_refused(tmp_path, monkeypatch):
+    source = ("from orchestrator import hookimpl\n\n@hookimpl\ndef orchestrator_register_scorers(register):\n"
+              "    pass\n")
+    _installed(tmp_path, monkeypatch, "old-ext", source, requires=["compression-orchestrator<0.1"])
+    with pytest.raises(PluginError, match=r"^plugin 'old-ext' \(old-ext 1\.0\) requires compression-orchestrator<0\.1 "
+                                          r"\(its package's requirements\)"):
+        PluginHost()
