@@ -52,6 +52,19 @@ def prepare_baseline(task: Task, data: TaskData, seed: int, log: Callable[[str],
                         rewind)
     s = task.baseline_training
     log(f"training the {task.name} baseline ({s.epochs} epochs, seed {seed}); cached for later runs")
+    baseline = train_baseline(task, data, seed, model=model)
+    _save(rewind_path, baseline.rewind_state or {})
+    _save(path, baseline.model.state_dict())  # last: its presence means the cache entry is complete
+    return baseline
+
+
+def train_baseline(task: Task, data: TaskData, seed: int, model: nn.Module | None = None) -> Baseline:
+    """Train the task's model (``model``, else a fresh one built under ``seed``) with its
+    ``baseline_training`` settings, keeping its early weights for rewinding; nothing is cached."""
+    if model is None:
+        torch.manual_seed(seed)
+        model = task.build_model()
+    s = task.baseline_training
     early: dict[str, torch.Tensor] = {}
 
     def keep_early(epoch: int, val: float) -> bool:
@@ -62,8 +75,6 @@ def prepare_baseline(task: Task, data: TaskData, seed: int, log: Callable[[str],
     fit(model, task, data, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=seed, weight_decay=s.weight_decay,
         on_epoch=keep_early)
     model.eval()
-    _save(rewind_path, early)
-    _save(path, model.state_dict())  # last: its presence means the cache entry is complete
     return Baseline(model, evaluate_module(model, task, *data.val), evaluate_module(model, task, *data.test), False,
                     early or None)
 
