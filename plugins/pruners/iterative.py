@@ -19,7 +19,7 @@ Pruning's iterative mode: each step removes the fraction of the remaining channe
 the cumulative fraction, relative to the width before the first step, to the schedule's value
 (layer by layer, or over the whole model with ``scope: global``), so rounding does not
 accumulate and the last step ends where the ``channel`` pruner with the same ``ratio`` does.
-Attention blocks are not supported at this granularity yet (the trial is skipped as inapplicable).
+Attention blocks are pruned as the ``channel`` pruner prunes them with ``prune_heads: false``.
 
 Importance between steps: the first step uses the recipe scorer's scores. The pruner receives
 those only once, computed on the unpruned weights, so later steps re-score the current
