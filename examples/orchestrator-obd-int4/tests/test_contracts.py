@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-testing = pytest.importorskip("orchestrator.testing", reason="this orchestrator has no contract suites "
-                              "(orchestrator.testing)")
+from orchestrator import testing
+
 plugin = pytest.importorskip("orchestrator_obd_int4", reason="the example plugin is not installed: "
                              "pip install -e examples/orchestrator-obd-int4")
 
