@@ -9,6 +9,7 @@ the parameter's name (``fc.weight``; ``fc.weight_quantized`` once ONNX Runtime m
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ def shipped_precisions(artifact: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for init in graph.initializer:
         name = init.name
-        if name.endswith(("_scale", "_zero_point")):
+        if name.endswith(("_scale", "_zero_point", "_scales", "_zero_points")):
             continue
-        base = name.removesuffix("_quantized").removesuffix("_Transposed")
-        dtype = _ONNX_DTYPES.get(init.data_type, str(init.data_type))
+        packed = re.search(r"_Q(\d+)$", name)  # MatMulNBits: n-bit weights packed into bytes
+        base = re.sub(r"_Q\d+$", "", name).removesuffix("_quantized").removesuffix("_Transposed")
+        dtype = f"int{packed.group(1)}" if packed else _ONNX_DTYPES.get(init.data_type, str(init.data_type))
         # a quantized copy wins over any float copy of the same parameter
-        if base not in out or name.endswith("_quantized"):
+        if base not in out or name.endswith("_quantized") or packed:
             out[base] = dtype
     return out
 
