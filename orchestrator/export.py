@@ -71,7 +71,25 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, input_name:
         program = torch.onnx.export(model, (example,), None, input_names=[input_name], output_names=["logits"],
                                     dynamic_shapes=({0: batch},), dynamo=True, verbose=False, optimize=True)
         program.save(str(path), external_data=False)
+    strip_debug_info(path)
     return path
+
+
+def strip_debug_info(path: Path) -> None:
+    """Drop what the exporter records for debugging: per-node metadata (stack traces with absolute
+    source paths, FX node text) and doc strings. They are no part of the model, a quarter of a
+    small model's file, and local paths have no place in a file that ships."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graphs = [model.graph] + [f for f in model.functions]
+    for graph in graphs:
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    model.graph.doc_string = ""
+    model.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def export_torch(model: nn.Module, example: torch.Tensor, path: Path) -> Path:

@@ -1,6 +1,7 @@
 """Writing model files in each format and loading them back, with and without the orchestrator."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +32,15 @@ def test_export_and_loading_back_are_silent(export, suffix, digits_baseline, dig
         load_runner(path)(digits_data.test[0][:4])
     out, err = capfd.readouterr()
     assert out == "" and err == "" and [str(w.message) for w in caught] == []
+
+
+def test_the_onnx_file_carries_no_debug_metadata_or_local_paths(digits_baseline, digits_data, tmp_path):
+    import onnx
+
+    path = export_onnx(digits_baseline.model, digits_data.val[0][:4], tmp_path / "m.onnx")
+    model = onnx.load(str(path))
+    assert not any(node.metadata_props or node.doc_string for node in model.graph.node)
+    assert str(Path(__file__).resolve().parents[2]).encode() not in path.read_bytes()  # no source paths
 
 
 def test_unknown_artifact_type_is_a_clear_error(tmp_path):

@@ -121,12 +121,8 @@ def _with_opset(proto: Any, version: int) -> Any:
     from onnx import version_converter
 
     converted = version_converter.convert_version(proto, version)
-    # the converter drops what the exporter annotated (per-node metadata, intermediate shapes); put it
-    # back, so that the file differs from the float one only by what quantization changes
-    metadata = {n.name: n.metadata_props for n in proto.graph.node if n.name}
-    for node in converted.graph.node:
-        if not node.metadata_props and node.name in metadata:
-            node.metadata_props.extend(metadata[node.name])
+    # the converter drops the intermediate shapes the exporter annotated; put them back, so that the
+    # file differs from the float one only by what quantization changes
     known = {v.name for v in converted.graph.value_info}
     converted.graph.value_info.extend(v for v in proto.graph.value_info if v.name not in known)
     return converted
