@@ -134,3 +134,33 @@ def test_the_task_example_is_a_task_the_config_example_resolves(tmp_path, monkey
     assert task.build_model()(data.val[0][:5]).shape == (5, 4)
     sys.modules.pop("mypkg.tasks", None)
     sys.modules.pop("mypkg", None)
+
+
+def test_the_quickstart_commands_run_in_order(tmp_path):
+    """docs/quickstart.md's orchestrator commands, as written, on a two-trial budget: search, show,
+    export (of a trial of this run's front, for the page's example number) and report."""
+    import json
+    import os
+    import subprocess
+
+    repo = DOCS.parent
+    cli = str(Path(sys.executable).with_name("orchestrator"))
+    lines = [args for page, args in COMMANDS if page == "quickstart.md"]
+    assert [a[0] for a in lines] == ["run", "show", "export"]
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "mnist1d.yaml").write_text((repo / "examples" / "mnist1d.yaml").read_text())
+    env = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="160")
+
+    def run(args):
+        proc = subprocess.run([cli, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"orchestrator {' '.join(args)}: {proc.stderr[-3000:]}"
+        return proc.stdout
+
+    run(lines[0] + ["--trials", "2", "--workers", "1", "--no-progress"])
+    run_dir = tmp_path / lines[0][lines[0].index("--out") + 1]
+    assert "Pareto front" in run(lines[1])
+    front = json.loads((run_dir / "pareto.json").read_text())["pareto"]
+    assert front, "the two-trial quickstart found no feasible trial"
+    export = [str(front[0]["number"]) if a.isdigit() else a for a in lines[2]]
+    assert "checked" in run(export)
+    assert (tmp_path / "deploy" / "model.onnx").is_file() and (run_dir / "report.html").is_file()

@@ -3,7 +3,7 @@
     python docs/tools/screenshot_report.py runs/mnist1d docs/images
 
 writes report-front.png (the top of the page: the best trade-offs, the run's facts and the
-front) and report-layers.png (the table of Pareto trials and the first per-layer view opened).
+front) and report-layers.png (the table of Pareto trials and the per-layer views, the last one opened).
 Needs Debian's chromium (or ORCHESTRATOR_CHROMIUM) and the dev extra (playwright).
 """
 
@@ -36,9 +36,10 @@ def main(run_dir: str, out: str) -> None:
         top = page.locator("#pareto-scatter").bounding_box()
         page.screenshot(path=str(out_dir / "report-front.png"), full_page=True,
                         clip={"x": 0, "y": 0, "width": 1280, "height": top["y"] + top["height"] + 10})
-        page.evaluate("document.querySelector('details').open = true")
+        # the most compressed Pareto trial (the front is sorted by accuracy, so the last) shows most
+        page.evaluate("Array.from(document.querySelectorAll('details')).pop().open = true")
         table = page.locator("#pareto-table").bounding_box()
-        details = page.locator("details").first.bounding_box()
+        details = page.locator("details").last.bounding_box()
         page.screenshot(path=str(out_dir / "report-layers.png"), full_page=True,
                         clip={"x": 0, "y": table["y"] - 40, "width": 1280,
                               "height": details["y"] + details["height"] - table["y"] + 50})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 from orchestrator.progress import fmt_metric
@@ -29,7 +30,7 @@ padding-bottom:.2em} h3{font-size:1.05em;margin:1em 0 .3em}
 .stop{background:#fde2e1;border:1px solid #f2a19b} .ok{background:#e3f4e1;border:1px solid #9fd49a}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:.8em 0} .card{background:#fff;border:1px solid #ddd;
 border-radius:8px;padding:10px 14px;min-width:200px;flex:1} .card b{font-size:1.35em;display:block}
-.card small{color:#666} td.recipe{min-width:26em}
+.card small{color:#666} td.recipe{min-width:16em}
 table{border-collapse:collapse;background:#fff;font-size:.88em;margin:.4em 0} th,td{border:1px solid #e2e2e2;
 padding:4px 8px;text-align:left;vertical-align:top} th{background:#f2f2f2} td.n{text-align:right;
 font-variant-numeric:tabular-nums;white-space:nowrap} table.sortable th{cursor:pointer;user-select:none}
@@ -183,6 +184,9 @@ def _layers(view: RunView) -> str:
             continue
         kept = sum(l["params"] for l in r.layers)
         base = sum(l.get("base_params", l["params"]) for l in r.layers)
+        weights = sum(math.prod(l["shape"]) for l in r.layers)
+        zeros = sum(math.prod(l["shape"]) * l["sparsity"] for l in r.layers)
+        zero_note = f", {100 * zeros / weights:.0f}% of the weights zero" if zeros >= 0.005 * weights else ""
         rows = []
         for layer in r.layers:
             width = layer.get("width_kept")
@@ -196,7 +200,7 @@ def _layers(view: RunView) -> str:
                         f"<td class='n'>{100 * layer['sparsity']:.0f}%</td><td>{esc(layer['precision'])}</td></tr>")
         parts.append(
             f"<details><summary>trial {r.number}: {esc(r.description)}: {kept:,} of {base:,} weights kept "
-            f"({100 * kept / max(base, 1):.0f}%)</summary><table><thead><tr><th>layer</th><th>type</th>"
+            f"({100 * kept / max(base, 1):.0f}%){zero_note}</summary><table><thead><tr><th>layer</th><th>type</th>"
             "<th>shape (baseline → now)</th><th>width kept</th><th>weights kept</th><th>zeros</th>"
             f"<th>shipped as</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
     return "".join(parts) or '<p class="muted">No Pareto trial yet.</p>'
