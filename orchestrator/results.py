@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 State = Literal["COMPLETE", "PRUNED", "FAIL"]
+#: notes a trial keeps; a strategy logging every step of a long loop must not bloat trials.jsonl
+MAX_NOTES = 50
 
 
 class TrialResult(BaseModel):
@@ -26,6 +28,8 @@ class TrialResult(BaseModel):
     #: the artifact's path relative to the run directory, while it is kept
     artifact: str | None = None
     error: str | None = None
+    #: what the trial's strategies reported through ``ctx.log`` (the first MAX_NOTES)
+    notes: list[str] = Field(default_factory=list)
     started_at: float = 0.0
     finished_at: float = 0.0
     #: the host and process that ran the trial

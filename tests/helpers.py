@@ -149,6 +149,7 @@ def _mixed_distiller():
             import torch
 
             mode = ctx.seed % 4
+            ctx.log(f"mixed: mode {mode} {HOSTILE}")
             if mode == 1:
                 raise RuntimeError(HOSTILE)
             if mode == 2:

@@ -19,7 +19,7 @@ from orchestrator.layers import layer_table
 from orchestrator.pipeline import BLAME, run_recipe
 from orchestrator.precheck import check_before_training
 from orchestrator.recipe import Recipe
-from orchestrator.results import TrialResult
+from orchestrator.results import MAX_NOTES, TrialResult
 
 
 class EpochSink(Protocol):
@@ -43,6 +43,12 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
                 stopped.append(reason)
         return bool(stopped)
 
+    notes: list[str] = []
+
+    def log(message: str) -> None:
+        if len(notes) < MAX_NOTES:
+            notes.append(str(message))
+
     def precheck(model: torch.nn.Module, quantizer: object) -> None:
         check_before_training(model, ctx.example_inputs(1), quantizer, shared.constraints)  # type: ignore[arg-type]
 
@@ -50,7 +56,7 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
     ctx = TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=recipe.seed,
                        workdir=Path(job.workdir), runtime=shared.latency.runtime, report_epoch=report_epoch,
                        rewind_state=shared.rewind_state, stop_reason=lambda: stopped[0] if stopped else None,
-                       precheck=precheck if shared.constraints else None)
+                       precheck=precheck if shared.constraints else None, log=log)
     result = TrialResult(number=job.number, state="FAIL", recipe=job.recipe, description=recipe.describe(catalogue),
                          started_at=started, node=socket.gethostname(), pid=os.getpid())
     try:
@@ -65,6 +71,7 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
         where = _plugin_frame(exc, catalogue)
         result.error = f"{type(exc).__name__}: {exc}{where}"
     result.curve = curve
+    result.notes = notes
     result.finished_at = time.time()
     return result
 

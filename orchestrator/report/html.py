@@ -202,15 +202,23 @@ def _layers(view: RunView) -> str:
             f"<details><summary>trial {r.number}: {esc(r.description)}: {kept:,} of {base:,} weights kept "
             f"({100 * kept / max(base, 1):.0f}%){zero_note}</summary><table><thead><tr><th>layer</th><th>type</th>"
             "<th>shape (baseline → now)</th><th>width kept</th><th>weights kept</th><th>zeros</th>"
-            f"<th>shipped as</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
+            f"<th>shipped as</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{_notes(r)}</details>")
     return "".join(parts) or '<p class="muted">No Pareto trial yet.</p>'
+
+
+def _notes(r: TrialResult) -> str:
+    """What the trial's strategies logged, as a list (nothing when they logged nothing)."""
+    if not r.notes:
+        return ""
+    return "<ul class='muted'>" + "".join(f"<li>{esc(n)}</li>" for n in r.notes) + "</ul>"
 
 
 def _trial_list(view: RunView, trials: list[TrialResult], why: Any, head: str) -> str:
     if not trials:
         return '<p class="muted">None.</p>'
     rows = "".join(f"<tr><td class='n' data-v='{r.number}'>{r.number}</td><td data-v='{esc(r.description)}'>"
-                   f"{esc(r.description)}</td><td data-v='{esc(why(r))}'>{esc(why(r))}</td></tr>" for r in trials)
+                   f"{esc(r.description)}</td><td data-v='{esc(why(r))}'>{esc(why(r))}{_notes(r)}</td></tr>"
+                   for r in trials)
     return (f'<table class="sortable"><thead><tr><th>trial</th><th>recipe</th><th>{esc(head)}</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 

@@ -71,6 +71,13 @@ def test_a_failed_trial_names_the_strategy_its_plugin_and_the_line(mixed):
                for t in failed)
 
 
+def test_what_strategies_log_is_kept_with_the_trial_and_shown_escaped(mixed):
+    for trial in mixed.trials:
+        assert trial.notes == [f"mixed: mode {trial.recipe['seed'] % 4} {HOSTILE}"]
+    page = (mixed.run_dir / "report.html").read_text()
+    assert html.escape(f"mixed: mode 1 {HOSTILE}") in page  # beside a failed trial's error
+
+
 def test_report_html_is_self_contained(mixed):
     """plotly.js is embedded once; nothing else the page holds points outside it (the browser test
     checks that no request is made at all)."""
