@@ -40,8 +40,17 @@ def test_wheel_installs_and_resolves_spaces_and_plugins_by_name(tmp_path):
     elsewhere.mkdir()
     cli = str(venv / "bin" / "orchestrator")
 
+    # third-party plugins installed in this environment (the example plugin, editable) are visible
+    # through deps.pth, but their editable finders are not: they are not what this test is about
+    import importlib.metadata as md
+    import os
+
+    others = ",".join(ep.name for ep in md.entry_points(group="orchestrator"))
+    env = dict(os.environ, ORCHESTRATOR_BLOCK_PLUGINS=others)
+
     def run(*args: str) -> str:
-        return subprocess.run([cli, *args], cwd=elsewhere, check=True, capture_output=True, text=True).stdout
+        return subprocess.run([cli, *args], cwd=elsewhere, check=True, capture_output=True, text=True,
+                              env=env).stdout
 
     where = subprocess.run([str(python), "-c", "import orchestrator, orchestrator_search_spaces as s; "
                             "print(orchestrator.__file__); print(s.__file__)"],

@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 from torch import nn
 
 from orchestrator.params import Choice
@@ -79,7 +80,10 @@ class Int4WeightQuantizer(Quantizer):
                                              is_symmetric=bool(p["symmetric"]),
                                              accuracy_level=int(p["accuracy_level"]) or None, nodes_to_exclude=skip,
                                              op_types_to_quantize=("MatMul", "Gather") if tables else ("MatMul",))
-            quantizer.process()
+            # a block of all-zero weights (pruned) has scale 0: ONNX Runtime divides by it, then
+            # replaces the result (np.where); the division's warning says nothing to the user
+            with np.errstate(divide="ignore", invalid="ignore"):
+                quantizer.process()
             quantized = quantizer.model.model
         if not any(n.op_type == "MatMulNBits" for n in quantized.graph.node):
             raise RuntimeError("int4-weight found no MatMul with a constant 2-D weight to quantize in the exported "
