@@ -62,7 +62,6 @@ class RunView:
 
     def __post_init__(self) -> None:
         self.results = sorted(self.results, key=lambda r: r.number)
-        self._front_numbers = {r.number for r in self.front}
 
     # -- classification -------------------------------------------------------------------------
     def kind(self, r: TrialResult) -> Kind:
@@ -70,7 +69,7 @@ class RunView:
             return "failed"
         if r.state == "PRUNED":
             return "pruned"
-        if r.number in self._front_numbers:
+        if any(f.number == r.number for f in self.front):  # the front is a handful of trials
             return "pareto"
         return "feasible" if r.feasible else "infeasible"
 
