@@ -11,18 +11,18 @@ The CLI is a thin layer over this module.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from orchestrator.atomic import atomic_write_json, atomic_write_text
 from orchestrator.config import RunConfig, dump_config, load_config
 from orchestrator.errors import UsageError
 from orchestrator.export import Runner, load_runner
+from orchestrator.interrupts import stoppable
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
@@ -120,32 +120,10 @@ def search(source: str | Path | dict | RunConfig, out: str | Path = "runs/latest
     executor = make_executor(config)
     try:
         executor.connect()  # so is a Ray cluster that cannot be joined
-        with rd.lock(), sigterm_as_interrupt():
+        with rd.lock(), stoppable():
             return _search_locked(config, rd, host, task, space, log, console, progress, executor)
     finally:
         executor.shutdown()
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler's or `timeout`'s stop) ends a search as Ctrl-C does: running trials are
-    cancelled, finished ones and the report are written, and the run can be resumed. Installed
-    after Ray connects, since ``ray.init`` installs a handler that aborts the process."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any, space: Any,

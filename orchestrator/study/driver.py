@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from orchestrator.config import RunConfig
 from orchestrator.executors.base import CANCELLED, Executor, TrialJob
+from orchestrator.interrupts import deferred
 from orchestrator.pluginmanager import PluginHost
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
@@ -65,49 +66,69 @@ class Driver:
         self.outcome = SearchOutcome(results=[])
 
     def run(self) -> SearchOutcome:
-        study = self.study = open_study(self.config, self.run_dir)
-        results = self.run_dir.read_trials()
-        results += self._recover_unwritten(study, results)
-        results += self._fail_orphans(study)
-        self.run_dir.write_trials(results)
-        if not study.trials:
-            self._enqueue_defaults(study)
+        """Ask, submit, wait, record, until the budget is spent. Ctrl-C or SIGTERM interrupts only the
+        wait on the executor (or a trial running in this process): every write to the study and
+        the run directory completes first, so the storage is never left half written."""
+        with deferred():
+            study = self.study = open_study(self.config, self.run_dir)
+            results = self.run_dir.read_trials()
+            results += self._recover_unwritten(study, results)
+            results += self._fail_orphans(study)
+            self.run_dir.write_trials(results)
+            if not study.trials:
+                self._enqueue_defaults(study)
         outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
-        in_flight: dict[int, optuna.Trial] = {}
+        self._in_flight: dict[int, optuna.Trial] = {}
+        try:
+            self._loop(study, outcome)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            with deferred():
+                self._cancel(study, outcome)
+        return outcome
+
+    def _loop(self, study: optuna.Study, outcome: SearchOutcome) -> None:
+        in_flight = self._in_flight
         deadline = time.monotonic() + self.config.budget.timeout if self.config.budget.timeout else math.inf
         done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
-        try:
-            while True:
+        while True:
+            with deferred():
                 while (len(in_flight) < self.executor.capacity and done + len(in_flight) < self.config.budget.n_trials
                        and time.monotonic() < deadline):
-                    trial = study.ask()
-                    in_flight[trial.number] = trial
-                    recipe = sample_recipe(trial, self.space, self.host.catalogue)
-                    recipe.seed = self.config.seed + trial.number
-                    trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
-                    self.host.trial_start(trial.number, recipe.model_dump())
-                    self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
-                                                  workdir=str(self.run_dir.trial_dir(trial.number).resolve())))
-                if not in_flight:
-                    break
-                for result in self.executor.wait():
+                    self._submit(study)
+            if not in_flight:
+                return
+            finished = self.executor.wait()
+            with deferred():
+                for result in finished:
                     self._record(study, in_flight.pop(result.number), result, outcome)
                     if not result.interrupted:
                         done += 1
-                    self.on_result(results, done)
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            for result in self.executor.cancel_all():
-                if result.number in in_flight:
-                    self._record(study, in_flight.pop(result.number), result, outcome)
-            for number, trial in list(in_flight.items()):  # caught between ask and submit, or mid-batch
-                recipe = trial.user_attrs.get("recipe") or {}
-                result = TrialResult(number=number, state="FAIL", recipe=recipe, error=CANCELLED, interrupted=True,
-                                     description=self._describe(recipe), started_at=time.time(),
-                                     finished_at=time.time())
-                self._record(study, in_flight.pop(number), result, outcome)
-        return outcome
+                    self.on_result(outcome.results, done)
+
+    def _submit(self, study: optuna.Study) -> None:
+        trial = study.ask()
+        self._in_flight[trial.number] = trial
+        recipe = sample_recipe(trial, self.space, self.host.catalogue)
+        recipe.seed = self.config.seed + trial.number
+        trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
+        self.host.trial_start(trial.number, recipe.model_dump())
+        self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
+                                      workdir=str(self.run_dir.trial_dir(trial.number).resolve())))
+
+    def _cancel(self, study: optuna.Study, outcome: SearchOutcome) -> None:
+        """After Ctrl-C: running trials are cancelled and recorded as interrupted, to be re-queued."""
+        in_flight = self._in_flight
+        for result in self.executor.cancel_all():
+            if result.number in in_flight:
+                self._record(study, in_flight.pop(result.number), result, outcome)
+        for number, trial in list(in_flight.items()):  # asked but not submitted, or finished unrecorded
+            recipe = trial.user_attrs.get("recipe") or {}
+            result = TrialResult(number=number, state="FAIL", recipe=recipe, error=CANCELLED, interrupted=True,
+                                 description=self._describe(recipe), started_at=time.time(),
+                                 finished_at=time.time())
+            self._record(study, in_flight.pop(number), result, outcome)
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult, outcome: SearchOutcome) -> None:
         self._check_values(result)
