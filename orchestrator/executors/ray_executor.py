@@ -193,6 +193,20 @@ class RayExecutor(Executor):
                 f"CPU on {where} ({ray_runtime.cluster_summary()})")
 
     def shutdown(self) -> None:
+        """End the run's actors (its board and meters) and free its shared objects. On a cluster the
+        run only joined, they would otherwise live as long as the process that started the run (a
+        notebook running search after search would pile them up)."""
+        import ray
+
+        if ray.is_initialized():
+            actors = [self.board.handle] if isinstance(self.board, ActorBoard) else []
+            actors += list(self.meter.handles.values()) if self.meter is not None else []
+            for actor in actors:
+                try:
+                    ray.kill(actor)
+                except Exception:  # already gone with its node
+                    pass
+        self._shared_ref = None
         if self._owns_ray:
             ray_runtime.disconnect()
             self._owns_ray = False

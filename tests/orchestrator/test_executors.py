@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 import orchestrator
@@ -84,3 +85,21 @@ def test_trials_spread_over_the_nodes_of_a_two_node_cluster(tmp_path):
     assert len(report["nodes"]) == 2
     assert all(state == "COMPLETE" for state, _ in report["trials"])
     assert {node for _, node in report["trials"]} == set(report["nodes"])
+
+
+def test_a_run_on_a_cluster_it_joined_leaves_no_actor_behind(tmp_path, monkeypatch):
+    """The session's Ray outlives the run (as a user's cluster or a notebook's Ray does): the run's
+    board and latency meters end with it, instead of living as long as the process."""
+    import ray
+
+    import orchestrator.api
+
+    made = []
+    make = orchestrator.api.make_executor
+    monkeypatch.setattr(orchestrator.api, "make_executor", lambda config: made.append(make(config)) or made[-1])
+    orchestrator.search(quick_config(budget={"n_trials": 1}), out=tmp_path / "run", progress=False)
+    actors = [made[0].board.handle, *made[0].meter.handles.values()]
+    assert ray.is_initialized() and len(actors) >= 2  # the session's Ray still runs
+    for actor in actors:
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.__ray_ready__.remote(), timeout=30)
