@@ -41,7 +41,11 @@ def connect(execution: "ExecutionConfig") -> bool:
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
-        raise UsageError(f"execution.address '{address}': cannot join a Ray cluster there ({exc})") from None
+        hint = ""
+        if str(address).startswith("ray://") and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            hint = ("; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and its "
+                    "token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here")
+        raise UsageError(f"execution.address '{address}': cannot join a Ray cluster there ({exc}){hint}") from None
     except ValueError as exc:
         raise UsageError(f"execution.address '{address}': {exc}") from None
     return True
