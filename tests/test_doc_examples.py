@@ -1,6 +1,7 @@
 """The examples in docs/ work: every YAML example validates as what it is (a run config, a search
 space or a recipe), every `orchestrator` command line parses with the real CLI, and the Python
-examples run (the plugin tutorial is built and tested whole in test_docs.py)."""
+examples run. Pages whose commands run as written live beside: the plugin tutorial in
+test_doc_plugins.py, cluster.md in test_doc_cluster.py."""
 
 from __future__ import annotations
 
