@@ -129,10 +129,11 @@ class EarlyStoppingConfig(_Strict):
     """Stops trials whose training curve shows they cannot pay off (see docs/failures.md)."""
 
     enabled: bool = Field(default=True, description="Stop hopeless trials during training.")
-    grace_epochs: int = Field(default=1, ge=1, description="Epochs every trial trains before any rule applies.")
+    grace_epochs: int = Field(default=2, ge=1, description="Epochs every trial trains before any rule applies "
+                              "(a heavily pruned model recovers most in its first epochs).")
     min_trials: int = Field(default=3, ge=1, description="Completed curves needed at an epoch before a rule "
                             "compares against them.")
-    floor_margin: float = Field(default=0.01, ge=0, description="Accuracy rule: stop when the curve, plus the "
+    floor_margin: float = Field(default=0.02, ge=0, description="Accuracy rule: stop when the curve, plus the "
                                 "largest gain any completed trial made after this epoch, stays this far below "
                                 "the accuracy floor the constraints set.")
     median_margin: float | None = Field(

@@ -12,7 +12,9 @@ from orchestrator.study.early_stopping import CurveBoard, accuracy_floor
 
 
 def board(floor=None, completed=(), **rule) -> CurveBoard:
-    return CurveBoard(EarlyStoppingConfig(**{"min_trials": 2, **rule}), floor, [list(c) for c in completed])
+    """The rules' logic from epoch 1 (the defaults' grace and margin are tuned by a benchmark)."""
+    rule = {"min_trials": 2, "grace_epochs": 1, "floor_margin": 0.01, **rule}
+    return CurveBoard(EarlyStoppingConfig(**rule), floor, [list(c) for c in completed])
 
 
 def test_floor_rule_stops_a_curve_no_completed_trial_could_lift_over_the_floor():
