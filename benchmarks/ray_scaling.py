@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, add_common_args, header, verdict, write_record
+
 GOALS = {"speedup": 1.7, "overhead_fraction": 0.05, "overhead_ms": 100.0, "latency_agreement": 0.05}
 
 
@@ -79,7 +78,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--space", default="quick")
+    add_common_args(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.trials = 2
 
     import orchestrator
     from orchestrator.baseline import prepare_baseline
@@ -108,17 +110,13 @@ def main() -> int:
     passed = (speedup >= GOALS["speedup"] and one["overhead_fraction"] <= GOALS["overhead_fraction"]
               and one["overhead_ms_per_trial"] <= GOALS["overhead_ms"]
               and bool(agreement) and statistics.median(agreement) <= GOALS["latency_agreement"])
-    record = {"benchmark": "ray_scaling", "command": f"python benchmarks/ray_scaling.py --trials {args.trials} "
-              f"--space {args.space}", "date": time.strftime("%Y-%m-%d"),
-              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "python": sys.version.split()[0], "orchestrator": orchestrator.__version__},
-              "goals": GOALS, "summary": summary, "passed": passed, "runs": [one, two]}
-    dest = ROOT / "benchmarks" / "results" / "ray_scaling.json"
-    dest.write_text(json.dumps(record, indent=2) + "\n")
+    record = {**header("ray_scaling"), "smoke": args.smoke, "goals": GOALS, "summary": summary,
+              "passed": passed, "runs": [one, two]}
+    dest = write_record(record, args.results, "ray_scaling.json")
     print(json.dumps(summary, indent=2))
-    print(f"{'PASS' if passed else 'FAIL'}: results in {dest.relative_to(ROOT)}")
-    return 0 if passed else 1
-
+    word, code = verdict(passed, args.smoke)
+    print(f"{word}: results in {dest}")
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -173,3 +173,44 @@ class MixedPlugin:
     @_hookimpl
     def orchestrator_register_distillers(self, register):
         register(_mixed_distiller()())
+
+
+def benchmark_commands() -> dict[str, list[str]]:
+    """script -> the command lines that run it, in order, as docs/benchmarks.md shows them (lines
+    of benchmarks/README.md for a script the page does not show)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found: dict[str, list[str]] = {}
+    for page in (root / "docs" / "benchmarks.md", root / "benchmarks" / "README.md"):
+        lines: dict[str, list[str]] = {}
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S):
+            for line in block.splitlines():
+                line = line.split(" #", 1)[0].strip()
+                if line.startswith(".venv/bin/python benchmarks/"):
+                    lines.setdefault(shlex.split(line)[1], []).append(line)
+        for script, commands in lines.items():
+            found.setdefault(script, commands)
+    return found
+
+
+def run_benchmark_smoke(script: str, results) -> list:
+    """Every documented command of ``script``, in order, in its smoke form: as written, plus
+    ``--smoke`` (tiny budgets; goals not judged) and ``--results`` (so recorded results stay)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # with the session's isolated baseline cache
+    done = []
+    for line in benchmark_commands()[script]:
+        argv = [sys.executable, *shlex.split(line)[1:], "--smoke", "--results", str(results)]
+        proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{line} --smoke: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        done.append(proc)
+    return done

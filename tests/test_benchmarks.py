@@ -1,0 +1,36 @@
+"""Every benchmark command the docs show runs, in its smoke form: the command as written plus
+``--smoke`` (tiny budgets; goals are not judged) and ``--results`` (a temp folder, so the
+recorded results stay as they are). The full runs time things and take minutes to an hour; they
+are not tests. The head-to-head and tabular benchmarks have modules of their own, which look
+closer at what their smoke runs write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import benchmark_commands, run_benchmark_smoke
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = benchmark_commands()
+OWN_MODULES = {"benchmarks/versus_anchor.py": "test_benchmarks_anchor.py",
+               "benchmarks/tabular.py": "test_benchmarks_tabular.py"}
+
+
+def test_every_benchmark_script_is_documented_with_its_command():
+    scripts = {f"benchmarks/{p.name}" for p in (ROOT / "benchmarks").glob("*.py")
+               if 'if __name__ == "__main__"' in p.read_text()}  # not the modules they import
+    assert scripts and scripts == set(COMMANDS)
+    for script, module in OWN_MODULES.items():
+        assert (ROOT / "tests" / module).is_file(), f"{script} is smoke-tested in {module}"
+
+
+@pytest.mark.parametrize("script", sorted(set(COMMANDS) - set(OWN_MODULES)))
+def test_the_documented_command_runs_in_smoke_form(script, tmp_path):
+    procs = run_benchmark_smoke(script, tmp_path)
+    assert all("SMOKE" in p.stdout for p in procs)
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert records and all(r["smoke"] is True and script in r["command"] for r in records)
+    assert all(r["machine"]["cores"] >= 1 and r["versions"]["torch"] for r in records)
