@@ -244,7 +244,7 @@ def print_report(table: Table, samplers: dict, budgets: list[int], asks: dict, g
 def samplers_phase(args: argparse.Namespace) -> int:
     table = load_table(args.results, args.task)
     budgets = [max(1, math.floor(f * len(table) + 1e-9)) for f in FRACTIONS]
-    seeds = args.seeds if args.seeds is not None else (2 if args.smoke else 10)
+    seeds = 2 if args.smoke else (args.seeds if args.seeds is not None else 10)  # a smoke run: 2, whatever asked
     points, window = (SMOKE_ASK_POINTS, SMOKE_ASK_WINDOW) if args.smoke else (ASK_POINTS, ASK_WINDOW)
     print(f"{len(table)} recipes, {sum(r.feasible for r in table.results)} feasible, {len(table.true_front)} on the "
           f"true front; budgets {budgets}; {seeds} seeds")
