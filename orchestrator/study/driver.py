@@ -84,8 +84,11 @@ class Driver:
             self._loop(study, outcome)
         except KeyboardInterrupt:
             outcome.interrupted = True
-            with deferred():
-                self._cancel(study, outcome)
+            try:
+                with deferred():
+                    self._cancel(study, outcome)
+            except KeyboardInterrupt:  # pressed again while cancelling: what is recorded stays, resume recovers the rest
+                pass
         return outcome
 
     def _loop(self, study: optuna.Study, outcome: SearchOutcome) -> None:

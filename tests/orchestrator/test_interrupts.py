@@ -29,7 +29,6 @@ def test_a_signal_inside_a_write_is_held_until_the_write_is_done(sig):
     steps = []
     with stoppable(), pytest.raises(KeyboardInterrupt, match=sig.name):
         with deferred():
-            signal.raise_signal(sig)
             steps.append("written")
             with deferred():  # nested writes: held until the outermost is done
                 signal.raise_signal(sig)
@@ -37,6 +36,38 @@ def test_a_signal_inside_a_write_is_held_until_the_write_is_done(sig):
             steps.append("after nested")
         steps.append("never")
     assert steps == ["written", "nested", "after nested"]
+
+
+def test_a_second_signal_while_one_is_held_interrupts_at_once():
+    """A write that hangs (an unreachable database) can be left with a second Ctrl-C."""
+    steps = []
+    with stoppable(), pytest.raises(KeyboardInterrupt):
+        with deferred():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("held")
+            signal.raise_signal(signal.SIGINT)
+            steps.append("never")
+    assert steps == ["held"]
+
+
+def test_a_write_that_fails_keeps_its_own_error_and_drops_the_held_signal():
+    with stoppable():
+        with pytest.raises(OSError, match="disk full"):
+            with deferred():
+                signal.raise_signal(signal.SIGTERM)
+                raise OSError("disk full")
+        with deferred():  # nothing left held
+            pass
+
+
+def test_without_the_handlers_nothing_is_held():
+    """A search not driven from the main thread installs no handlers; neither does deferred()."""
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred():
+            signal.raise_signal(signal.SIGINT)  # Python's own handler
+            steps.append("never")
+    assert steps == []
 
 
 def test_the_previous_handlers_come_back():
