@@ -199,6 +199,9 @@ class RayExecutor(Executor):
         import ray
 
         if ray.is_initialized():
+            for ref in self._pending:  # a run that ended on an error leaves no trial training
+                ray.cancel(ref, force=True)
+            self._pending.clear()
             actors = [self.board.handle] if isinstance(self.board, ActorBoard) else []
             actors += list(self.meter.handles.values()) if self.meter is not None else []
             for actor in actors:

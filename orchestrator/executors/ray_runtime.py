@@ -40,6 +40,10 @@ def connect(execution: "ExecutionConfig") -> bool:
         kwargs.pop("include_dashboard")  # the cluster's own setting
     try:
         ray.init(**kwargs)
+    except ray.exceptions.AuthenticationError as exc:  # RAY_AUTH_MODE=token without a token
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"execution.address '{address}': {first} (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+                         "~/.ray/auth_token must hold the cluster's token)") from None
     except ConnectionError as exc:
         hint = ""
         if str(address).startswith("ray://") and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
