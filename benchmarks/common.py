@@ -7,6 +7,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def header(name: str) -> dict:
 
 
 def write_record(record: dict, results: Path, filename: str) -> Path:
+    """Write the record; a smoke run's never replaces a recorded result (it goes to a temp folder)."""
+    if record.get("smoke") and results.resolve() == RESULTS.resolve():
+        results = Path(tempfile.mkdtemp(prefix=f"{record['benchmark']}-smoke-"))
     results.mkdir(parents=True, exist_ok=True)
     dest = results / filename
     dest.write_text(json.dumps(record, indent=2) + "\n")

@@ -49,9 +49,9 @@ Goals: the default sampler reaches >= 0.95 of the true hypervolume within 25 % o
 median at 1.0, the whole true front, cannot be above and counts as reached).
 Writes benchmarks/results/tabular_<task>_samplers.json; exits 1 when a goal is missed.
 
-Durations on 2 cores (digits): build about 4-7 minutes (1.5 s per recipe with 2 workers on a
-shared machine; ``--sample`` projects it on yours); samplers about 15 minutes, of which
-GPSampler takes about 80 s per seed and everything else about 2 minutes (``--samplers`` picks).
+Durations on 2 cores (digits, recorded): build 196 s (0.8 s per recipe with 2 workers); samplers
+about 12 minutes, of which GPSampler takes about 60 s per seed and everything else about 2
+minutes (``--samplers`` picks).
 """
 
 from __future__ import annotations

@@ -34,3 +34,27 @@ def test_the_documented_command_runs_in_smoke_form(script, tmp_path):
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert records and all(r["smoke"] is True and script in r["command"] for r in records)
     assert all(r["machine"]["cores"] >= 1 and r["versions"]["torch"] for r in records)
+    (record,) = records
+    SMOKE_CHECKS[script](record)
+
+
+def _driver_cost(record: dict) -> None:
+    """6 trials: a memory reading each, and the fixed file timed twice, while they ran."""
+    assert len(record["rss_mb_by_trial"]) == record["summary"]["trials"] == 6
+    assert all(mb > 0 for mb in record["rss_mb_by_trial"])
+    assert len(record["summary"]["latency_medians_ms"]) == 2 and min(record["summary"]["latency_medians_ms"]) > 0
+
+
+def _ray_scaling(record: dict) -> None:
+    """The same 2 recipes with 1 and with 2 workers, their latencies compared."""
+    assert [(r["workers"], r["trials"]) for r in record["runs"]] == [(1, 2), (2, 2)]
+    assert record["summary"]["recipes_compared"] >= 1 and record["summary"]["overhead_ms_per_trial"] > 0
+
+
+def _quickstart_floor(record: dict) -> None:
+    assert record["n_trials"] == 2 and record["pareto"]
+    assert record["best"]["smaller"] > 0 and record["best"]["faster"] > 0
+
+
+SMOKE_CHECKS = {"benchmarks/driver_cost.py": _driver_cost, "benchmarks/ray_scaling.py": _ray_scaling,
+                "benchmarks/quickstart_floor.py": _quickstart_floor}

@@ -34,7 +34,8 @@ BIN = Path(sys.executable).parent
 def page_lines() -> list[str]:
     """Every command line of the page's bash blocks, comments dropped."""
     code = "\n".join(re.findall(r"```bash\n(.*?)```", PAGE.read_text(), flags=re.S))
-    return [line.strip() for line in code.splitlines() if line.strip() and not line.strip().startswith("#")]
+    lines = (line.split(" #", 1)[0].strip() for line in code.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def line_starting(words: str, containing: str = "") -> str:
@@ -64,18 +65,22 @@ def taken(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_ray(line: str, env: dict[str, str], ports: dict[str, str], log: Path) -> subprocess.Popen:
+def start_ray(line: str, env: dict[str, str], ports: dict[str, str], log: Path,
+              procs: list[subprocess.Popen]) -> None:
+    """Run a `ray start` line with ``--block``; it joins ``procs`` before it is waited for, so a
+    start that hangs is still stopped by the fixture."""
     for old, new in ports.items():
         line = line.replace(old, new)
     extra, words = split(line.replace("HEAD_IP", "127.0.0.1"))
     assert words[:2] == ["ray", "start"], line
-    proc = subprocess.Popen([str(BIN / "ray"), *words[1:], "--block"], env={**env, **extra},
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    with log.open("w") as out:
+        procs.append(subprocess.Popen([str(BIN / "ray"), *words[1:], "--block"], env={**env, **extra},
+                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
     deadline = time.monotonic() + 120
     while "Ray runtime started" not in log.read_text():
-        assert proc.poll() is None and time.monotonic() < deadline, f"'{line}' did not start: {log.read_text()[-2000:]}"
+        assert procs[-1].poll() is None and time.monotonic() < deadline, \
+            f"'{line}' did not start: {log.read_text()[-2000:]}"
         time.sleep(0.5)
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +94,13 @@ def cluster():
     block = next(b for b in re.findall(r"```bash\n(.*?)```", PAGE.read_text(), flags=re.S) if "ray start --head" in b)
     procs = []
     try:
-        for line in (x.strip() for x in block.splitlines() if x.strip() and not x.strip().startswith("#")):
+        for line in (x.split(" #", 1)[0].strip() for x in block.splitlines()):
+            if not line or line.startswith("#"):
+                continue
             if line.startswith("export "):
                 env.update(split(line[len("export "):])[0])
             elif line.startswith("ray start"):
-                procs.append(start_ray(line, env, ports, temp / f"ray-{len(procs)}.log"))
+                start_ray(line, env, ports, temp / f"ray-{len(procs)}.log", procs)
             else:
                 words = shlex.split(line)
                 assert words[0] == "ray", f"docs/cluster.md: no way to run '{line}' here"
@@ -108,7 +115,7 @@ def cluster():
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)  # the CLI and what it started
         shutil.rmtree(temp, ignore_errors=True)
 
 
