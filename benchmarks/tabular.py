@@ -7,17 +7,8 @@ samplers replayed against it, each trial a lookup instead of a training run.
     python benchmarks/tabular.py samplers --smoke --results DIR
     python benchmarks/tabular.py build --sample 20                # 20 random recipes: the table's time
 
-build: benchmarks/tabular_space.yaml is a search space in the orchestrator's own format with every
-parameter a list of choices or pinned: 256 recipes. Every recipe is enumerated over the conditional
-space as ``sample_recipe`` builds recipes (a scorer only for a pruner that needs one) and evaluated
-once by the executor a run uses (``make_executor``: a private local Ray, one trial per CPU, the
-latency timed by the node's meter in the measuring slot), which runs the worker's trial code
-(``execute_trial``) on the task's cached baseline. Early stopping is off, so every recipe runs to
-its end; every recipe has seed 0 (a real run seeds trial N with seed + N). The baseline is measured
-and inapplicable strategies are left out as a run does it. Latency is timed lightly, since the
-table is reused: ONNX Runtime, batch 256, one thread, 3 sessions of 10 runs after 0.2 s of warm-up.
-Writes benchmarks/results/tabular_<task>_table.json: one row per recipe (the recipe as data, its
-Optuna params and their key, state, metrics).
+build: every recipe of benchmarks/tabular_space.yaml (256), evaluated once as a run evaluates a
+trial, into benchmarks/results/tabular_<task>_table.json; how, in tabular_table.py.
 
 samplers: for every sampler and seed, an in-memory Optuna study asks a trial, turns it into a
 recipe with ``sample_recipe`` over the same space (so samplers face the conditional space of real
