@@ -105,6 +105,10 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> P
     """Save a TorchScript module traced on ``example`` (shapes other than the batch stay fixed)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", message=_JIT_DEPRECATED, category=DeprecationWarning)
+        # tracing reads every attribute of a Hugging Face model, a deprecated alias among them; its
+        # attention's branch on the sequence length is fixed by the trace, as every non-batch shape is
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"transformers\.")
         traced = torch.jit.trace(model.eval(), (example,))
         torch.jit.save(traced, str(path))
     return path

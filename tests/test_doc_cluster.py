@@ -133,11 +133,18 @@ def run_line(line: str, cwd: Path, env: dict[str, str], ports: dict[str, str] | 
     assert words[0] == "orchestrator", line
     proc = subprocess.run([str(BIN / "orchestrator"), *words[1:], "--no-progress"], cwd=cwd, env={**env, **extra},
                           capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{line}: {proc.stdout[-1000:]} {proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{line}: {proc.stdout[-1000:]} {proc.stderr[-3000:]}{client_server_logs(env)}"
     out = cwd / words[words.index("--out") + 1]
     trials = [json.loads(t) for t in (out / "trials.jsonl").read_text().splitlines()]
     assert len(trials) == 2 and all(t["state"] == "COMPLETE" for t in trials), trials
     return proc.stdout + proc.stderr, out
+
+
+def client_server_logs(env: dict[str, str]) -> str:
+    """The tails of the logs of the servers the head started for Ray Client: what a failure to
+    join through it needs to be understood."""
+    logs = sorted(Path(env.get("RAY_TMPDIR", "/nonexistent")).glob("ray/session_latest/logs/ray_client_server*"))
+    return "".join(f"\n--- {log.name}:\n{log.read_text(errors='replace')[-1500:]}" for log in logs)
 
 
 def test_a_search_joins_the_cluster_with_address_auto(cluster, workdir):
