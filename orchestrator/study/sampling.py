@@ -70,6 +70,20 @@ def recipe_params(recipe: Recipe, space: SearchSpace, catalogue: Catalogue) -> d
     return params
 
 
+def _chain(space: SearchSpace, catalogue: Catalogue, prune: tuple[StageChoice, StageChoice] | None) -> Recipe | None:
+    """The default pruning, trained by the space's first distiller (else fine-tuned), then quantized by
+    the first quantizer that needs no training of its own; None when the space offers no pruning or
+    no such quantizer."""
+    quantizers = [q for q in space.strategies("quantize") if q != NONE
+                  and type(catalogue.family("quantizer")[q]).prepare_training is Quantizer.prepare_training]
+    if prune is None or not quantizers:
+        return None
+    train = space.strategies("train")
+    trainer = next((t for t in train if t != NONE), NONE)
+    return Recipe(score=prune[0], prune=prune[1], train=_with_defaults(space, catalogue, "train", trainer),
+                  quantize=_with_defaults(space, catalogue, "quantize", quantizers[0]))
+
+
 def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: str, **fixed: Any) -> StageChoice:
     strategy = catalogue.family(STAGES[stage])[name]
     params = {}
@@ -80,10 +94,12 @@ def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: s
 
 
 def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
-    """The baseline and one sensible single-technique recipe per family, as a practitioner would try them.
+    """The baseline and one sensible single-technique recipe per family, as a practitioner would try
+    them, then the three chained.
 
     Pruning is followed by default fine-tuning, distillation comes after the default pruning
-    (distilling into an unchanged model changes nothing), quantization runs on the baseline.
+    (distilling into an unchanged model changes nothing), quantization runs on the baseline. The
+    chain is the classic pipeline: the default pruning, distilled from the baseline, then quantized.
     """
     recipes: list[Recipe] = []
     train = space.strategies("train")
@@ -112,6 +128,9 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
             trains = type(catalogue.family("quantizer")[q]).prepare_training is not Quantizer.prepare_training
             train_stage = _with_defaults(space, catalogue, "train", finetune) if trains else rest
             recipes.append(Recipe(train=train_stage, quantize=_with_defaults(space, catalogue, "quantize", q)))
+    chain = _chain(space, catalogue, first_prune)
+    if chain is not None:
+        recipes.append(chain)
     unique: list[Recipe] = []
     for r in recipes:
         if r not in unique:

@@ -184,7 +184,7 @@ def test_randomly_sampled_recipes_replay_exactly_through_recipe_params(space, ho
 
 
 @pytest.mark.parametrize("recipe", [
-    Recipe(train=StageChoice(strategy=NONE, params={"epochs": 20, "lr": 0.003})),  # epochs beyond [0, 12]
+    Recipe(train=StageChoice(strategy=NONE, params={"epochs": 25, "lr": 0.003})),  # epochs beyond [0, 20]
     Recipe(train=StageChoice(strategy="kd", params={"epochs": 1, "lr": 0.003, "temperature": 4.0, "alpha": 0.7})),
     Recipe(train=StageChoice(strategy="distill-more", params={})),  # a strategy the space does not list
     Recipe(train=StageChoice(strategy=NONE, params={"epochs": 2})),  # a parameter missing
@@ -246,16 +246,19 @@ def test_default_recipes_try_each_technique_once(space, host):
         "dynamic-int8",
         "fine-tune 8 epochs lr=0.003 -> qat ema=0.01",
         "fp16",
+        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
     ]
     # one recipe per technique: pruning followed by plain fine-tuning, distillation after the default
     # pruning, quantization alone (QAT with the default fine-tuning it trains in)
+    single = recipes[:-1]
     for name in [n for n in space.strategies("prune") if n != NONE]:
-        assert sum(1 for r in recipes if r.prune.strategy == name and r.train.strategy == NONE) == 1, name
+        assert sum(1 for r in single if r.prune.strategy == name and r.train.strategy == NONE) == 1, name
     for name in [n for n in space.strategies("train") if n != NONE]:
-        assert sum(1 for r in recipes if r.train.strategy == name) == 1, name
+        assert sum(1 for r in single if r.train.strategy == name) == 1, name
     for name in [n for n in space.strategies("quantize") if n != NONE]:
-        assert sum(1 for r in recipes if r.quantize.strategy == name) == 1, name
-    assert len(recipes) == 1 + sum(len(space.strategies(stage)) - 1 for stage in ("prune", "train", "quantize"))
+        assert sum(1 for r in single if r.quantize.strategy == name) == 1, name
+    # and the three chained: the default pruning, distilled, then quantized without training
+    assert len(recipes) == 2 + sum(len(space.strategies(stage)) - 1 for stage in ("prune", "train", "quantize"))
 
 
 def _the_one(recipes: list[Recipe], stage: str, strategy: str) -> Recipe:
@@ -266,7 +269,7 @@ def _the_one(recipes: list[Recipe], stage: str, strategy: str) -> Recipe:
 
 
 def test_default_recipes_use_the_strategy_defaults(space, host):
-    recipes = default_recipes(space, host.catalogue)
+    *recipes, chain = default_recipes(space, host.catalogue)
     baseline = recipes[0]
     prune = recipes[1]
     assert prune.score == StageChoice(strategy="magnitude", params={"p": 1})
@@ -313,6 +316,8 @@ def test_default_recipes_use_the_strategy_defaults(space, host):
     assert qat.train == prune.train == StageChoice(strategy=NONE, params={"epochs": 8, "lr": 0.003})
     assert qat.quantize == StageChoice(strategy="qat", params={"averaging_constant": 0.01,
                                                                "calibration_batches": 8})
+    # the chain: the default pruning, distilled as above, then static int8 as above
+    assert chain == Recipe(score=prune.score, prune=prune.prune, train=kd.train, quantize=int8.quantize)
 
 
 def test_default_recipes_fall_back_to_the_middle_of_a_narrowed_range(quick, host):
@@ -361,7 +366,23 @@ def test_default_recipes_without_plain_fine_tuning_use_the_spaces_distiller(host
     assert all(recipe_params(r, space, host.catalogue) is not None for r in recipes)  # all enqueued
     assert [r.describe(host.catalogue) for r in recipes] == [
         "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
-        "static-int8 minmax"]
+        "static-int8 minmax",
+        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax"]
+
+
+@pytest.mark.parametrize("stages, chain", [
+    ("prune: [none, channel]\n  train: [none]\n  quantize: [none, static-int8]",
+     "channel 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003 -> static-int8 minmax"),
+    ("prune: [none, channel]\n  train: [none, kd]\n  quantize: [none, qat]", None),  # QAT trains: no chain
+    ("prune: [none]\n  train: [none, kd]\n  quantize: [none, static-int8]", None),
+])
+def test_the_chained_default_needs_a_pruner_and_a_quantizer_that_does_not_train(stages, chain, host, tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(f"stages:\n  score: [magnitude]\n  {stages}\n")
+    space = resolve_space(str(path), host.catalogue)
+    described = [r.describe(host.catalogue) for r in default_recipes(space, host.catalogue)]
+    chained = [d for d in described if "->" in d and ("int8" in d or "qat" in d) and "%" in d]
+    assert chained == ([chain] if chain else [])
 
 
 # --- seeded samplers -----------------------------------------------------------------------------

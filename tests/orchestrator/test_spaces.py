@@ -78,8 +78,8 @@ def test_default_space_narrows_the_declared_ranges_and_keeps_the_rest(host):
     stages = resolve_space("default", host.catalogue).stages
     assert stages["prune"]["channel"]["ratio"] == Float(0.1, 0.8)
     assert stages["prune"]["channel"]["global_pruning"] == Choice([False, True])
-    assert stages["train"]["none"]["epochs"] == Int(0, 12)
-    assert stages["train"]["kd"]["epochs"] == Int(2, 12)
+    assert stages["train"]["none"]["epochs"] == Int(0, 20)
+    assert stages["train"]["kd"]["epochs"] == Int(2, 20)
     assert stages["train"]["kd"]["lr"] == Float(1e-4, 1e-2, log=True)
     assert stages["score"]["magnitude"] == {"p": Choice([1, 2])}
     assert stages["prune"]["none"] == {}
