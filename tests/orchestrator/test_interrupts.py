@@ -62,11 +62,16 @@ def test_a_write_that_fails_keeps_its_own_error_and_drops_the_held_signal():
 
 def test_without_the_handlers_nothing_is_held():
     """A search not driven from the main thread installs no handlers; neither does deferred()."""
+    # Python's own handler, whatever this process inherited (a shell's background job ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     steps = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred():
-            signal.raise_signal(signal.SIGINT)  # Python's own handler
-            steps.append("never")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred():
+                signal.raise_signal(signal.SIGINT)
+                steps.append("never")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert steps == []
 
 
