@@ -83,9 +83,14 @@ class Task(ABC):
         return x.repeat((reps,) + (1,) * (x.dim() - 1))[:batch_size].clone()
 
     def calibration_batches(self, data: TaskData, n_batches: int = 8, batch_size: int = 64) -> list[torch.Tensor]:
-        """Training inputs for post-training quantization calibration."""
+        """Training inputs for post-training quantization calibration: ``n_batches`` full batches, or
+        as many as the training split holds (one of all of it when it is smaller than a batch).
+        Every batch has the same shape: ONNX Runtime's histogram calibrators stack them."""
         x = data.train[0]
-        return [x[i * batch_size : (i + 1) * batch_size] for i in range(n_batches) if i * batch_size < len(x)]
+        full = min(n_batches, len(x) // batch_size)
+        if full == 0:
+            return [x]
+        return [x[i * batch_size : (i + 1) * batch_size] for i in range(full)]
 
     def fingerprint(self) -> str:
         """Identifies the baseline: the same fingerprint and seed reuse the cached baseline. It covers
