@@ -87,6 +87,8 @@ class Task(ABC):
         as many as the training split holds (one of all of it when it is smaller than a batch).
         Every batch has the same shape: ONNX Runtime's histogram calibrators stack them."""
         x = data.train[0]
+        if n_batches < 1:
+            return []
         full = min(n_batches, len(x) // batch_size)
         if full == 0:
             return [x]

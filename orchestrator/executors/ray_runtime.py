@@ -52,7 +52,9 @@ def connect(execution: "ExecutionConfig") -> bool:
                          "~/.ray/auth_token must hold the cluster's token)") from None
     except ConnectionError as exc:
         hint = ""
-        if str(address).startswith("ray://") and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        server_failed = any(text in str(exc) for text in _CLIENT_SERVER_FAILED)  # the head's own trouble
+        if (str(address).startswith("ray://") and not server_failed
+                and os.environ.get("RAY_AUTH_MODE", "").lower() != "token"):
             hint = ("; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and its "
                     "token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here")
         raise UsageError(f"execution.address '{address}': cannot join a Ray cluster there ({_one_line(exc)}){hint}"

@@ -150,13 +150,24 @@ def test_a_different_config_on_the_same_directory_is_refused(tmp_path):
         orchestrator.search(quick_config(budget={"n_trials": 1}, seed=3), out=out, progress=False)
 
 
+def enqueued_in_quick() -> int:
+    """How many recipes the driver enqueues before sampling, on the quick space."""
+    from orchestrator.pluginmanager import get_host
+    from orchestrator.spaces import resolve_space
+    from orchestrator.study.sampling import default_recipes
+
+    catalogue = get_host().catalogue
+    return len(default_recipes(resolve_space("quick", catalogue), catalogue))
+
+
 def test_seeded_runs_sample_the_same_recipes(tmp_path):
     # random search: which recipes come next does not depend on measured latencies, which vary
-    config = quick_config(budget={"n_trials": 6}, sampler={"name": "random"})
+    n = enqueued_in_quick() + 3  # three sampled after the enqueued ones
+    config = quick_config(budget={"n_trials": n}, sampler={"name": "random"})
     a = orchestrator.search(config, out=tmp_path / "a", progress=False)
     b = orchestrator.search(config, out=tmp_path / "b", progress=False)
     assert [t.recipe for t in a.trials] == [t.recipe for t in b.trials]
-    assert len({json.dumps(t.recipe, sort_keys=True) for t in a.trials}) == 6
+    assert len({json.dumps(t.recipe, sort_keys=True) for t in a.trials}) == n
 
 
 def test_impossible_constraints_give_an_empty_front_said_plainly(tmp_path):
@@ -233,17 +244,18 @@ def test_strategies_inapplicable_to_the_model_are_left_out_of_the_search(tmp_pat
 
 def test_a_resumed_run_samples_new_recipes_rather_than_replaying_old_ones(tmp_path):
     out = tmp_path / "run"
-    config = quick_config(budget={"n_trials": 6}, sampler={"name": "random"})
+    k = enqueued_in_quick()
+    config = quick_config(budget={"n_trials": k + 2}, sampler={"name": "random"})
     first = orchestrator.search(config, out=out, progress=False)
-    second = orchestrator.search(dict(config, budget={"n_trials": 8}), out=out, progress=False)
+    second = orchestrator.search(dict(config, budget={"n_trials": k + 4}), out=out, progress=False)
 
     def recipes(trials):
         return [{k: v for k, v in t.recipe.items() if k != "seed"} for t in trials]
 
-    assert len(second.trials) == 8
-    # trials 4-5 were the first session's first sampled ones (0-3 are enqueued); a replayed random
-    # stream would hand the second session exactly those again
-    assert recipes(second.trials[6:8]) != recipes(first.trials[4:6])
+    assert len(second.trials) == k + 4
+    # trials k, k+1 were the first session's first sampled ones (0 to k-1 are enqueued); a replayed
+    # random stream would hand the second session exactly those again
+    assert recipes(second.trials[k + 2:k + 4]) != recipes(first.trials[k:k + 2])
 
 
 def test_a_changed_search_space_on_resume_is_refused(tmp_path):

@@ -49,7 +49,15 @@ def test_a_ray_client_join_that_keeps_failing_ends_in_one_line_naming_the_addres
         ray_runtime.connect(ExecutionConfig(address="ray://10.0.0.1:10001"))
     said = str(caught.value)
     assert len(calls) == 3 and "\n" not in said
+    assert "token" not in said  # the head failed to start a server: no hint about authentication
     assert "(RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err" in said
+
+
+def test_a_ray_client_join_refused_without_a_token_says_what_to_set(joins, monkeypatch):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    joins(ConnectionError("ray client connection timeout"))
+    with pytest.raises(UsageError, match="needs RAY_AUTH_MODE=token"):
+        ray_runtime.connect(ExecutionConfig(address="ray://10.0.0.1:10001"))
 
 
 def test_other_join_failures_are_not_tried_again(joins):
