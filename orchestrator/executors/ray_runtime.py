@@ -52,8 +52,7 @@ def connect(execution: "ExecutionConfig") -> bool:
                          "~/.ray/auth_token must hold the cluster's token)") from None
     except ConnectionError as exc:
         hint = ""
-        server_failed = any(text in str(exc) for text in _CLIENT_SERVER_FAILED)  # the head's own trouble
-        if (str(address).startswith("ray://") and not server_failed
+        if (str(address).startswith("ray://") and not _server_failed(exc)  # the head's own trouble: not a token
                 and os.environ.get("RAY_AUTH_MODE", "").lower() != "token"):
             hint = ("; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and its "
                     "token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here")
@@ -72,11 +71,15 @@ def _init(ray: Any, kwargs: dict[str, Any]) -> None:
             ray.init(**kwargs)
             return
         except ConnectionError as exc:
-            if not waits or not any(text in str(exc) for text in _CLIENT_SERVER_FAILED):
+            if not waits or not _server_failed(exc):
                 raise
             logging.getLogger(__name__).warning("Ray Client: the head could not start a server for this client; "
                                                 "trying again in %gs", waits[0])
             time.sleep(waits.pop(0))
+
+
+def _server_failed(exc: Exception) -> bool:
+    return any(text in str(exc) for text in _CLIENT_SERVER_FAILED)
 
 
 def _one_line(exc: Exception) -> str:

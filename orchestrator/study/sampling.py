@@ -70,12 +70,16 @@ def recipe_params(recipe: Recipe, space: SearchSpace, catalogue: Catalogue) -> d
     return params
 
 
+def _trains(catalogue: Catalogue, quantizer: str) -> bool:
+    """Whether a quantizer trains with the model (QAT): it implements ``prepare_training``."""
+    return type(catalogue.family("quantizer")[quantizer]).prepare_training is not Quantizer.prepare_training
+
+
 def _chain(space: SearchSpace, catalogue: Catalogue, prune: tuple[StageChoice, StageChoice] | None) -> Recipe | None:
     """The default pruning, trained by the space's first distiller (else fine-tuned), then quantized by
     the first quantizer that needs no training of its own; None when the space offers no pruning or
     no such quantizer."""
-    quantizers = [q for q in space.strategies("quantize") if q != NONE
-                  and type(catalogue.family("quantizer")[q]).prepare_training is Quantizer.prepare_training]
+    quantizers = [q for q in space.strategies("quantize") if q != NONE and not _trains(catalogue, q)]
     if prune is None or not quantizers:
         return None
     train = space.strategies("train")
@@ -125,8 +129,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     for q in space.strategies("quantize"):
         if q != NONE:
             # a quantizer that trains with the model (QAT) gets the default fine-tuning to train in
-            trains = type(catalogue.family("quantizer")[q]).prepare_training is not Quantizer.prepare_training
-            train_stage = _with_defaults(space, catalogue, "train", finetune) if trains else rest
+            train_stage = _with_defaults(space, catalogue, "train", finetune) if _trains(catalogue, q) else rest
             recipes.append(Recipe(train=train_stage, quantize=_with_defaults(space, catalogue, "quantize", q)))
     chain = _chain(space, catalogue, first_prune)
     if chain is not None:
