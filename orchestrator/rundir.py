@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from orchestrator.atomic import atomic_write_json, atomic_write_text
+from orchestrator.atomic import FILE_MODE, atomic_write_json, atomic_write_text
 from orchestrator.errors import UsageError
 from orchestrator.results import TrialResult
 
@@ -62,14 +62,40 @@ class RunDir:
         return self.artifacts / f"trial-{number}"
 
     def read_trials(self) -> list[TrialResult]:
+        """The recorded trials in trial-number order. While a run goes on, the file holds them in the
+        order they finished; a line a killed driver left torn (only ever the last) is skipped: the
+        study holds that trial's result, and the next session writes it again."""
         if not self.trials_jsonl.is_file():
             return []
-        return [TrialResult.model_validate_json(line) for line in self.trials_jsonl.read_text().splitlines() if line]
+        by_number: dict[int, TrialResult] = {}
+        lines = self.trials_jsonl.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line:
+                continue
+            try:
+                result = TrialResult.model_validate_json(line)
+            except ValueError:
+                if i == len(lines) - 1:
+                    continue
+                raise
+            by_number[result.number] = result
+        return sorted(by_number.values(), key=lambda r: r.number)
 
     def write_trials(self, results: list[TrialResult]) -> None:
-        """One line per trial, in trial-number order (they finish in any order)."""
+        """The whole file anew: one line per trial, in trial-number order (they finish in any order)."""
         ordered = sorted(results, key=lambda r: r.number)
         atomic_write_text(self.trials_jsonl, "".join(r.model_dump_json() + "\n" for r in ordered))
+
+    def append_trial(self, result: TrialResult) -> None:
+        """One finished trial, added as a line (and flushed to disk) instead of rewriting the file,
+        so recording a trial costs the same at trial 5 and trial 5,000."""
+        data = (result.model_dump_json() + "\n").encode("utf-8")
+        fd = os.open(self.trials_jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            os.write(fd, data)  # one call: a reader sees no other writer's bytes inside the line
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def keep_artifacts(self, keep: list[TrialResult], results: list[TrialResult], recipes_yaml: dict[int, str],
                        keep_all: bool) -> None:

@@ -147,7 +147,7 @@ class Driver:
         if result.interrupted and trial.params:
             study.enqueue_trial(trial.params)
         outcome.results.append(result)
-        self.run_dir.write_trials(outcome.results)
+        self.run_dir.append_trial(result)
         # the front only changes by this result: compare it with the front, not with every trial
         self._front = pareto_front(self._front + [result], self.config.objectives)
         outcome.hypervolume_history.append((len(outcome.results), self.hypervolume(self._front)))

@@ -31,8 +31,15 @@ def slow_config(tmp_path: Path, n_trials: int) -> Path:
 
 
 def read_trials(run: Path) -> list[dict]:
+    """The finished trials; read while the driver appends, the last line may be half written."""
     path = run / "trials.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    trials = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            trials.append(json.loads(line))
+        except ValueError:
+            break
+    return trials
 
 
 def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -141,3 +148,31 @@ def test_a_trial_told_to_optuna_but_not_yet_written_is_recovered_on_resume(tmp_p
     assert [t.number for t in again.trials] == [0, 1, 2]
     lost, recovered = first.trials[-1], again.trials[-1]
     assert recovered.metrics == lost.metrics and recovered.recipe == lost.recipe and recovered.state == "COMPLETE"
+
+
+def test_a_line_torn_by_a_kill_mid_write_is_written_again_on_resume(tmp_path):
+    """trials.jsonl grows a line per trial; a kill inside that write leaves half a line, which
+    reading skips and the next session writes again from the study."""
+    run = tmp_path / "run"
+    config = quick_config(budget={"n_trials": 3}, execution={"executor": "local"})
+    first = orchestrator.search(config, out=run, progress=False)
+    text = (run / "trials.jsonl").read_text()
+    (run / "trials.jsonl").write_text(text[:len(text) - len(text.splitlines()[-1]) // 2 - 1])  # half the last line
+    from orchestrator.rundir import RunDir
+
+    assert [t.number for t in RunDir(run).read_trials()] == [0, 1]
+    again = orchestrator.search(config, out=run, progress=False)
+    assert [t.number for t in again.trials] == [0, 1, 2]
+    assert again.trials[-1].metrics == first.trials[-1].metrics
+    assert [json.loads(line)["number"] for line in (run / "trials.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_trials_are_read_in_number_order_whatever_order_they_finished(tmp_path):
+    from orchestrator.results import TrialResult
+    from orchestrator.rundir import RunDir
+
+    rd = RunDir(tmp_path)
+    for number in (2, 0, 1):
+        rd.append_trial(TrialResult(number=number, state="FAIL", recipe={}, error="x"))
+    assert [json.loads(line)["number"] for line in rd.trials_jsonl.read_text().splitlines()] == [2, 0, 1]
+    assert [t.number for t in rd.read_trials()] == [0, 1, 2]
