@@ -68,7 +68,7 @@ def test_the_table_has_one_row_per_recipe_of_the_space_and_no_duplicates(smoke):
 def test_every_sampler_ran_its_budget_and_found_every_recipe_in_the_table(smoke):
     _, _, table, record, _ = smoke
     assert record["table_size"] == len(table["rows"]) and record["budgets"][-1] == len(table["rows"])
-    assert set(record["samplers"]) == {"tpe", "tpe-no-defaults", "nsga2", "gp", "random"}
+    assert set(record["samplers"]) == {"tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "gp", "random"}
     for name, s in record["samplers"].items():
         assert s["supported"], s.get("error")
         assert len(s["visited"]) == record["seeds"] == 2

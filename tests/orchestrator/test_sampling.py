@@ -387,8 +387,9 @@ def test_the_chained_default_needs_a_pruner_and_a_quantizer_that_does_not_train(
 
 # --- seeded samplers -----------------------------------------------------------------------------
 
-def _run(sampler_name: str, seed: int, space, catalogue, n: int = 12) -> list[Recipe]:
-    sampler = make_sampler(SamplerConfig(name=sampler_name, n_startup_trials=4, population_size=4), seed)
+def _run(sampler_name: str, seed: int, space, catalogue, n: int = 12, multivariate: bool = False) -> list[Recipe]:
+    sampler = make_sampler(SamplerConfig(name=sampler_name, n_startup_trials=4, population_size=4,
+                                         multivariate=multivariate), seed)
     study = _study(sampler)
     out = []
     for _ in range(n):
@@ -404,6 +405,14 @@ def test_a_seeded_sampler_gives_the_same_recipes_twice(sampler_name, space, host
     first = _run(sampler_name, 5, space, host.catalogue)
     assert _run(sampler_name, 5, space, host.catalogue) == first
     assert len({r.model_dump_json() for r in first}) > 1
+
+
+def test_multivariate_tpe_is_seeded_too_and_samples_otherwise_after_its_startup(space, host):
+    joint = _run("tpe", 5, space, host.catalogue, n=20, multivariate=True)
+    assert _run("tpe", 5, space, host.catalogue, n=20, multivariate=True) == joint
+    one_by_one = _run("tpe", 5, space, host.catalogue, n=20)
+    assert joint[:4] == one_by_one[:4]  # the same random startup
+    assert joint[4:] != one_by_one[4:]
 
 
 def test_different_seeds_give_different_recipes(space, host):
