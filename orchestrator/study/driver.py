@@ -95,11 +95,15 @@ class Driver:
         in_flight = self._in_flight
         deadline = time.monotonic() + self.config.budget.timeout if self.config.budget.timeout else math.inf
         done = sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+        recorded = False
         while True:
             with deferred():
                 while (len(in_flight) < self.executor.capacity and done + len(in_flight) < self.config.budget.n_trials
                        and time.monotonic() < deadline):
                     self._submit(study)
+                if recorded:  # after the next trials are on their way: workers do not wait on the report
+                    self.on_result(outcome.results, done)
+                    recorded = False
             if not in_flight:
                 return
             finished = self.executor.wait()
@@ -108,7 +112,7 @@ class Driver:
                     self._record(study, in_flight.pop(result.number), result, outcome)
                     if not result.interrupted:
                         done += 1
-                    self.on_result(outcome.results, done)
+                recorded = bool(finished)
 
     def _submit(self, study: optuna.Study) -> None:
         trial = study.ask()

@@ -155,6 +155,26 @@ def test_the_report_is_refreshed_while_the_search_runs(tmp_path):
     assert final["in_progress"] is False and sum(final["n_trials"].values()) == 3
 
 
+def test_the_next_trial_is_handed_out_before_the_report_is_redrawn(tmp_path):
+    """A redraw takes a while on a long run; the workers must not wait for it."""
+    from orchestrator import hookimpl
+    from orchestrator.pluginmanager import PluginHost
+
+    reported_at_start = {}
+
+    class Watcher:
+        @hookimpl
+        def orchestrator_trial_start(self, number, recipe):
+            doc = tmp_path / "run" / "pareto.json"
+            reported_at_start[number] = sum(json.loads(doc.read_text())["n_trials"].values()) if doc.is_file() else 0
+
+    config = quick_config(budget={"n_trials": 4}, execution={"executor": "local"}, report={"refresh_s": 0})
+    orchestrator.search(config, out=tmp_path / "run", progress=False,
+                        host=PluginHost(extra_plugins=[("watcher", Watcher())]))
+    # trial n starts when n trials are recorded, before the report that shows them is drawn
+    assert reported_at_start == {0: 0, 1: 0, 2: 1, 3: 2}
+
+
 def test_orchestrator_report_rewrites_the_reports_with_parameter_importance(mixed, tmp_path, capsys):
     import shutil
 
