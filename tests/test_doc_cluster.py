@@ -150,7 +150,8 @@ def client_server_logs(env: dict[str, str]) -> str:
 def test_a_search_joins_the_cluster_with_address_auto(cluster, workdir):
     env, ports = cluster
     said, _ = run_line(line_starting("orchestrator run", "--address auto"), workdir, env)
-    assert "on Ray at auto (2 nodes" in said  # the head and the worker the page started
+    # the head and the worker the page started, and where "auto" found them
+    assert re.search(r"on Ray at [\w.-]+:\d+, found by address auto \(2 nodes", " ".join(said.split())), said[-2000:]
 
 
 def test_a_search_joins_the_cluster_through_ray_client(cluster, workdir):

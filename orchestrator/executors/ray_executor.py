@@ -186,7 +186,13 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         if self._owns_ray:
-            where = "a private local Ray" if self.execution.address is None else f"Ray at {self.execution.address}"
+            address = self.execution.address
+            if address == "auto":  # say which cluster "auto" found
+                import ray
+
+                where = f"Ray at {ray.get_runtime_context().gcs_address}, found by address auto"
+            else:
+                where = "a private local Ray" if address is None else f"Ray at {address}"
         else:
             where = "the Ray this process is connected to"
         return (f"{self.capacity} parallel trial{'s' * (self.capacity != 1)} × {self.execution.cpus_per_trial:g} "
