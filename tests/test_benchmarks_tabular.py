@@ -1,4 +1,4 @@
-"""The tabular benchmark in its smoke form on digits: both documented commands run with ``--smoke``
+"""The tabular benchmark in its smoke form on MNIST-1D: both documented commands run with ``--smoke``
 (a 6-recipe space, 2 seeds) and their records show what a reader checks first: the table holds
 every recipe of the space once, every recipe the samplers asked for was in it, and the
 hypervolume fractions and ask times are sane numbers."""
@@ -19,8 +19,8 @@ SCRIPT = "benchmarks/tabular.py"
 def smoke(tmp_path_factory):
     results = tmp_path_factory.mktemp("tabular")
     build, samplers = run_benchmark_smoke(SCRIPT, results)  # as docs/benchmarks.md shows them: build, samplers
-    table = json.loads((results / "tabular_digits_table.json").read_text())
-    record = json.loads((results / "tabular_digits_samplers.json").read_text())
+    table = json.loads((results / "tabular_mnist1d_table.json").read_text())
+    record = json.loads((results / "tabular_mnist1d_samplers.json").read_text())
     return build, samplers, table, record, results
 
 
