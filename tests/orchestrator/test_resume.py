@@ -31,15 +31,11 @@ def slow_config(tmp_path: Path, n_trials: int) -> Path:
 
 
 def read_trials(run: Path) -> list[dict]:
-    """The finished trials; read while the driver appends, the last line may be half written."""
-    path = run / "trials.jsonl"
-    trials = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            trials.append(json.loads(line))
-        except ValueError:
-            break
-    return trials
+    """The finished trials, read as the project reads them while the driver appends (the last
+    line may be half written)."""
+    from orchestrator.rundir import RunDir
+
+    return [t.model_dump(mode="json") for t in RunDir(run).read_trials()]
 
 
 def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240) -> None:
