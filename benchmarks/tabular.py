@@ -65,9 +65,12 @@ from tabular_table import (CONSTRAINTS, OBJECTIVES, SPACE, Table, build, load_ta
 FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
 ASK_POINTS, ASK_WINDOW = (100, 500, 1000), 10
 SMOKE_ASK_POINTS, SMOKE_ASK_WINDOW = (10, 20), 5
-SAMPLERS = ("tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "gp", "random")
+SAMPLERS = ("tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "gp", "random", "random-no-repeats")
 #: the samplers that start, as real runs do, from the driver's enqueued default recipes
 WITH_DEFAULTS = ("tpe", "tpe-multivariate")
+#: the samplers whose repeated proposals are set aside and redrawn at random, as the driver does
+#: (``sampler.skip_repeats``); gp is not an orchestrator sampler, random is plain random search
+SKIP_REPEATS = ("tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "random-no-repeats")
 GOALS = {"hypervolume_fraction": 0.95, "within_fraction_of_space": 0.25}
 
 
@@ -88,7 +91,7 @@ def make_named_sampler(name: str, seed: int) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False)
-    return make_sampler(SamplerConfig(name=name), seed)
+    return make_sampler(SamplerConfig(name="random" if name == "random-no-repeats" else name), seed)
 
 
 def new_study(table: Table, sampler: Any, storage: Any = None, defaults: bool = False) -> Any:
@@ -106,11 +109,11 @@ def new_study(table: Table, sampler: Any, storage: Any = None, defaults: bool = 
     return study
 
 
-def ask(study: Any, table: Table) -> tuple[Any, Any]:
-    from orchestrator.study.sampling import sample_recipe
+def ask(study: Any, table: Table, seed: int = 0, skip_repeats: bool = True) -> tuple[Any, Any]:
+    """As Driver._submit: a trial and its recipe, a repeated proposal set aside and redrawn."""
+    from orchestrator.study.repeats import ask_recipe
 
-    trial = study.ask()
-    return trial, sample_recipe(trial, table.space, table.catalogue)
+    return ask_recipe(study, table.space, table.catalogue, seed, skip_repeats=skip_repeats)
 
 
 def tell(study: Any, trial: Any, recipe: Any, row: int, table: Table) -> None:
@@ -134,7 +137,7 @@ def search_table(table: Table, name: str, seed: int, n_trials: int) -> list[int]
     study = new_study(table, make_named_sampler(name, seed), defaults=name in WITH_DEFAULTS)
     visited = []
     for _ in range(n_trials):
-        trial, recipe = ask(study, table)
+        trial, recipe = ask(study, table, seed, skip_repeats=name in SKIP_REPEATS)
         row = table.lookup(recipe)
         tell(study, trial, recipe, row, table)
         visited.append(row)
@@ -175,7 +178,8 @@ def quartiles(values: list[float]) -> dict[str, float]:
 
 def run_sampler(table: Table, name: str, seeds: int, budgets: list[int], log: Callable[[str], None]) -> dict:
     """Every seed of one sampler; an exception of the sampler itself is recorded as unsupported."""
-    out: dict[str, Any] = {"supported": True, "defaults_enqueued": name in WITH_DEFAULTS, "seconds_per_seed": [],
+    out: dict[str, Any] = {"supported": True, "defaults_enqueued": name in WITH_DEFAULTS,
+                           "repeats_skipped": name in SKIP_REPEATS, "seconds_per_seed": [],
                            "fractions_per_seed": [], "distinct_per_seed": [], "visited": []}
     for seed in range(seeds):
         start = time.perf_counter()

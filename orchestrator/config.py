@@ -78,6 +78,9 @@ class SamplerConfig(_Strict):
                                "tabular benchmark it settled on its first feasible recipes too early "
                                "(docs/benchmarks.md).")
     population_size: int = Field(default=16, ge=2, description="NSGA-II population size.")
+    skip_repeats: bool = Field(default=True, description="A recipe already measured or running (the same "
+                               "params; only the seed would differ) is not trained again: the proposal is "
+                               "set aside and a recipe drawn at random instead.")
 
 
 class LatencyConfig(_Strict):

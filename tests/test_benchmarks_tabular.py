@@ -68,7 +68,8 @@ def test_the_table_has_one_row_per_recipe_of_the_space_and_no_duplicates(smoke):
 def test_every_sampler_ran_its_budget_and_found_every_recipe_in_the_table(smoke):
     _, _, table, record, _ = smoke
     assert record["table_size"] == len(table["rows"]) and record["budgets"][-1] == len(table["rows"])
-    assert set(record["samplers"]) == {"tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "gp", "random"}
+    assert set(record["samplers"]) == {"tpe", "tpe-no-defaults", "tpe-multivariate", "nsga2", "gp", "random",
+                                       "random-no-repeats"}
     for name, s in record["samplers"].items():
         assert s["supported"], s.get("error")
         assert len(s["visited"]) == record["seeds"] == 2
@@ -107,3 +108,12 @@ def test_ask_times_are_positive_in_memory_and_with_the_journal_storage(smoke):
     for storage in ("in_memory", "journal"):
         assert set(asks[storage]) == {str(p) for p in asks["points"]}
         assert all(ms > 0 for ms in asks[storage].values())
+
+
+def test_samplers_that_skip_repeats_measure_every_recipe_once_where_plain_random_repeats(smoke):
+    _, _, table, record, _ = smoke
+    n = len(table["rows"])
+    for name, s in record["samplers"].items():
+        if s["repeats_skipped"]:
+            assert s["distinct_per_seed"] == [n] * record["seeds"], name
+    assert min(record["samplers"]["random"]["distinct_per_seed"]) < n  # with these seeds, random draws repeat

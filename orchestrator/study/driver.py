@@ -21,9 +21,10 @@ from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
 from orchestrator.study.pareto import constraint_violations, hypervolume, pareto_front, reference
+from orchestrator.study.repeats import REPEAT, ask_recipe
 from orchestrator.study.samplers import make_sampler
 from orchestrator.study.storage import claim, make_storage, study_name
-from orchestrator.study.sampling import default_recipes, recipe_params, sample_recipe
+from orchestrator.study.sampling import default_recipes, recipe_params
 from orchestrator.spaces import SearchSpace
 
 ORPHANED = "interrupted: the driver stopped (killed or crashed) while this trial ran; it is re-queued"
@@ -51,8 +52,9 @@ def open_study(config: RunConfig, run_dir: RunDir) -> optuna.Study:
 
 
 def counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial counts against the budget: finished, and not cut short by the driver."""
-    return trial.state.is_finished() and not trial.user_attrs.get("interrupted")
+    """Whether a trial counts against the budget: finished, not cut short by the driver, and not a
+    repeated proposal set aside unrun."""
+    return trial.state.is_finished() and not trial.user_attrs.get("interrupted") and REPEAT not in trial.user_attrs
 
 
 class Driver:
@@ -115,9 +117,9 @@ class Driver:
                 recorded = bool(finished)
 
     def _submit(self, study: optuna.Study) -> None:
-        trial = study.ask()
+        trial, recipe = ask_recipe(study, self.space, self.host.catalogue, self.config.seed,
+                                   self.config.sampler.skip_repeats)
         self._in_flight[trial.number] = trial
-        recipe = sample_recipe(trial, self.space, self.host.catalogue)
         recipe.seed = self.config.seed + trial.number
         trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
         self.host.trial_start(trial.number, recipe.model_dump())
