@@ -35,6 +35,7 @@ goals are not judged. Writes benchmarks/results/versus_anchor_<task>.json.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -171,6 +172,9 @@ def print_summary(summary: dict, goals: list[dict], base: dict) -> None:
 
 def main() -> int:
     args = parse_args()
+    # a stop (timeout, a scheduler) during the grid unwinds like an error, so the grid's meter
+    # process is shut down instead of left running; the search installs its own handler
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     import orchestrator
     from orchestrator.config import load_config
     from orchestrator.study.pareto import reference
