@@ -9,8 +9,8 @@ best (on the tabular benchmark TPE visited 48-64 distinct recipes in 256 evaluat
 The proposal set aside is told to Optuna as failed, with the user attribute ``repeat`` naming the
 trial it repeats: samplers learn nothing from a failed trial, and it counts neither against the
 budget nor in the results. Its replacement comes from a random sampler seeded from the trial
-number, so a run stays reproducible. When ``MAX_REDRAWS`` random draws in a row are all repeats
-too, the space is as good as exhausted and the last draw runs as it is.
+number, so a run stays reproducible. After ``MAX_REDRAWS`` proposals in a row were set aside, the
+space is as good as exhausted and the next draw runs as it is, repeat or not.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from orchestrator.study.sampling import sample_recipe
 
 #: The user attribute of a proposal set aside: the number of the trial it repeats.
 REPEAT = "repeat"
-#: Random draws tried, one after another, before a repeat is run as it is.
+#: Proposals set aside in a row before the next draw runs as it is.
 MAX_REDRAWS = 20
 _MEASURED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
