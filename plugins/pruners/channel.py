@@ -135,15 +135,25 @@ def build_metapruner(model: nn.Module, scores: Scores | None, example: torch.Ten
     if by_heads and any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
         raise InapplicableError("nn.MultiheadAttention ties its head width to the embedding width, so whole "
                                 "heads cannot be removed; use prune_heads: false to narrow every head")
+    # Torch-Pruning removes ceil(ratio x heads) heads of each layer: cap the ratio so one stays
+    head_ratio = max(0.0, min(ratio, min((n - 1) / n for n in heads.values()) - 1e-6)) if by_heads else 0.0
     return tp.pruner.MetaPruner(
         model, example, importance=ScoreImportance(model, scores or {}), pruning_ratio=ratio,
         global_pruning=global_pruning, ignored_layers=output_layers(model, example),
         round_to=round_to if round_to > 1 else None, num_heads=heads, prune_num_heads=by_heads,
-        prune_head_dims=not by_heads, head_pruning_ratio=ratio if by_heads else 0.0,
+        prune_head_dims=not by_heads, head_pruning_ratio=head_ratio,
         root_module_types=_ROOTS, unwrapped_parameters=unwrapped_parameters(model), **options)
 
 
 def sync_attention(model: nn.Module, pruner: tp.pruner.MetaPruner) -> None:
+    """Match attention modules to their pruned shapes; a layer left with no head is an error.
+
+    Global head pruning ranks heads across layers and may take all of one layer's (the cap in
+    :func:`build_metapruner` holds only layer by layer)."""
+    emptied = [name for name, m in model.named_modules() if pruner.num_heads.get(m, 1) < 1]
+    if emptied:
+        raise InapplicableError(f"head pruning removed every attention head of {', '.join(emptied)}; "
+                                "lower the ratio, or use global_pruning: false or prune_heads: false")
     _sync_bert_attention(model, pruner.num_heads)
 
 

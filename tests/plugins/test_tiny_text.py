@@ -43,3 +43,28 @@ def test_heads_and_widths_prune_consistently_and_export(tmp_path):
         path = export_onnx(model, x[:4], tmp_path / f"heads-{prune_heads}.onnx")
         with torch.no_grad():
             assert torch.allclose(load_runner(path)(x[:32]), model(x[:32]), atol=1e-4)
+
+
+def test_head_pruning_keeps_a_head_in_every_layer_or_says_why_not(tmp_path):
+    """At 90 % Torch-Pruning would remove ceil(0.9 x 4) = 4 heads of a layer: one must stay. Ranked
+    globally, heads may all go from one layer: then the trial is inapplicable, with the reason."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from orchestrator.errors import InapplicableError
+    from orchestrator_plugins.pruners.channel import sync_attention
+
+    task = TinyTextTask(num_samples=200, hidden=32, heads=4)
+    x = task.load_data(0).test[0]
+    for global_pruning in (False, True):
+        model = task.build_model().eval()
+        ChannelPruner().prune(model, MagnitudeScorer().score(model, None, {"p": 1}), _Ctx(x),
+                              {"ratio": 0.9, "prune_heads": True, "global_pruning": global_pruning})
+        assert [layer.attention.num_attention_heads for layer in model.layers] == [1] * len(model.layers)
+        path = export_onnx(model, x[:4], tmp_path / f"one-head-{global_pruning}.onnx")
+        with torch.no_grad():
+            assert torch.allclose(load_runner(path)(x[:32]), model(x[:32]), atol=1e-4)
+    emptied = SimpleNamespace(num_heads={model.layers[0].attention.query: 0})
+    with pytest.raises(InapplicableError, match=r"removed every attention head of layers\.0\.attention\.query"):
+        sync_attention(model, emptied)
