@@ -40,8 +40,9 @@ def test_every_planted_fault_is_a_fail_with_its_reason_and_the_run_finishes(tmp_
     from orchestrator.pluginmanager import PluginHost
 
     host = PluginHost(extra_plugins=[("faults", FaultPlugin())])
+    # one recipe, run once per fault (the fault is picked by trial number): repeats must run
     config = quick_config(search_space=space_file(tmp_path, {"fault": {}}), budget={"n_trials": len(FAULTS)},
-                          execution={"workers": 2, "trial_timeout": 20})
+                          sampler={"skip_repeats": False}, execution={"workers": 2, "trial_timeout": 20})
     result = orchestrator.search(config, out=tmp_path / "run", progress=False, host=host)
     by_fault = {FAULTS[t.number]: t for t in result.trials}
     assert set(by_fault) == set(FAULTS)
