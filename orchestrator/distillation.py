@@ -26,6 +26,7 @@ class TrainingDistiller(Distiller):
 
     space: ClassVar[Mapping[str, Param]] = TRAINING_SPACE
     defaults: ClassVar[Mapping[str, Any]] = {"epochs": 8, "lr": 3e-3}
+    strength: ClassVar[str | None] = "epochs"
     batch_size: ClassVar[int] = 128
 
     @abstractmethod

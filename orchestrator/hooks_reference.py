@@ -58,7 +58,9 @@ warning and the run goes on."""),
 CONTRACTS = """## Strategy contracts
 
 Each strategy has a `name`, a `space` (parameter name → `Float`, `Int` or `Choice` from
-`orchestrator.params`), `defaults` (the sensible setting enqueued first) and an
+`orchestrator.params`), `defaults` (the sensible setting enqueued first), an optional `strength`
+(the numeric parameter that sets how hard it works, e.g. a pruner's `ratio` or a distiller's
+`epochs`, along which the enqueued chain is tried a step lighter and stronger) and an
 `applicable(model, ctx)` check that returns None or the reason it cannot run. Every method
 receives a fresh copy of the baseline, never the baseline itself. `orchestrator.testing` holds
 the contract test suites a plugin's tests subclass (see the [plugin tutorial](plugins.md)).

@@ -143,11 +143,45 @@ def default_value(param: Param) -> Any:
     """A representative value: the first choice, or the middle of a range (geometric on log scales)."""
     if isinstance(param, Choice):
         return param.choices[0]
-    if param.log:
-        mid = (param.low * param.high) ** 0.5
-    else:
-        mid = (param.low + param.high) / 2
-    if param.step:  # snap to the grid the distribution samples from
-        mid = param.low + round((mid - param.low) / param.step) * param.step
-        mid = min(mid, param.high)
-    return int(round(mid)) if isinstance(param, Int) else float(mid)
+    return _snap(param, (param.low * param.high) ** 0.5 if param.log else (param.low + param.high) / 2)
+
+
+def _snap(param: Float | Int, value: float) -> Any:
+    """``value`` on the grid the distribution samples from, inside the range."""
+    if param.step:
+        value = param.low + round((value - param.low) / param.step) * param.step
+    value = min(max(value, param.low), param.high)
+    return int(round(value)) if isinstance(param, Int) else float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def nearest(param: Param, value: Any) -> Any:
+    """The value the space allows nearest to ``value`` (a default a narrowed space excludes): a
+    range's bound or step, the closest numeric choice; ``default_value`` for anything else."""
+    if param.contains(value):
+        return value
+    if not _is_number(value):
+        return default_value(param)
+    if isinstance(param, Choice):
+        numbers = [c for c in param.choices if _is_number(c)]
+        return min(numbers, key=lambda c: abs(c - value)) if numbers else default_value(param)
+    return _snap(param, value)
+
+
+def step(param: Param, value: Any, up: bool) -> Any:
+    """One step from ``value`` towards the top (``up``) or the bottom of what the space allows:
+    halfway to the range's bound (geometric on log scales; at least one step of a stepped range),
+    or the next numeric choice; None when there is no room that way."""
+    if not _is_number(value):
+        return None
+    if isinstance(param, Choice):
+        beyond = sorted(c for c in param.choices if _is_number(c) and (c > value if up else c < value))
+        return (beyond[0] if up else beyond[-1]) if beyond else None
+    bound = param.high if up else param.low
+    moved = _snap(param, (value * bound) ** 0.5 if param.log else (value + bound) / 2)
+    if moved == value and value != bound and param.step:  # less than a step to halfway: one step
+        moved = _snap(param, value + (param.step if up else -param.step))
+    return moved if moved != value and param.contains(moved) else None

@@ -31,6 +31,10 @@ class Strategy(ABC):
     name: ClassVar[str]
     space: ClassVar[Mapping[str, Param]] = {}
     defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The numeric parameter that sets how hard the strategy works (a pruner's fraction removed, a
+    #: distiller's epochs), or None. The driver's default recipes try the chained pipeline a step
+    #: lighter and a step stronger along it (``orchestrator.study.sampling.default_recipes``).
+    strength: ClassVar[str | None] = None
 
     def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
         """Return None when the strategy can run on ``model``, else the reason it cannot."""

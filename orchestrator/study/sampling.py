@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from orchestrator.params import Choice, Float, Int, Param, default_value
+from orchestrator.params import Choice, Float, Int, Param, nearest, step
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
@@ -92,18 +92,44 @@ def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: s
     strategy = catalogue.family(STAGES[stage])[name]
     params = {}
     for p, param in space.stages[stage][name].items():
-        value = fixed.get(p, strategy.defaults.get(p))
-        params[p] = value if value is not None and param.contains(value) else default_value(param)
+        params[p] = nearest(param, fixed.get(p, strategy.defaults.get(p)))
     return StageChoice(strategy=name, params=params)
 
 
-def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
-    """The baseline and one sensible single-technique recipe per family, as a practitioner would try
-    them, then the three chained.
+def _stepped(space: SearchSpace, catalogue: Catalogue, stage: str, choice: StageChoice, up: bool) -> StageChoice | None:
+    """``choice`` a step stronger (``up``) or lighter along its strategy's ``strength``; None when the
+    strategy declares none or the space leaves no room that way."""
+    strength = catalogue.family(STAGES[stage])[choice.strategy].strength
+    if strength is None or strength not in choice.params:
+        return None
+    value = step(space.stages[stage][choice.strategy][strength], choice.params[strength], up)
+    return None if value is None else StageChoice(strategy=choice.strategy, params={**choice.params, strength: value})
 
-    Pruning is followed by default fine-tuning, distillation comes after the default pruning
-    (distilling into an unchanged model changes nothing), quantization runs on the baseline. The
-    chain is the classic pipeline: the default pruning, distilled from the baseline, then quantized.
+
+def _ladder(space: SearchSpace, catalogue: Catalogue, chain: Recipe) -> list[Recipe]:
+    """The chain a step lighter (less pruning, the same training) and a step stronger (more pruning,
+    and more training to recover from it, where the space allows)."""
+    rungs = []
+    for up in (False, True):
+        prune = _stepped(space, catalogue, "prune", chain.prune, up)
+        if prune is None:
+            continue
+        train = _stepped(space, catalogue, "train", chain.train, up) if up else None
+        rungs.append(chain.model_copy(update={"prune": prune, "train": train or chain.train}))
+    return rungs
+
+
+def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
+    """The baseline and one sensible single-technique recipe per strategy, as a practitioner would
+    try them, then the three chained, at three strengths.
+
+    Every parameter takes its strategy's default, or the nearest value the space allows. Pruning is
+    followed by default fine-tuning, distillation comes after the default pruning (distilling into
+    an unchanged model changes nothing), quantization runs on the baseline. The chain is the classic
+    pipeline: the default pruning, distilled from the baseline, then quantized; it is tried as is,
+    a step lighter (less pruning: the model to fall back on when the default costs too much
+    accuracy) and a step stronger (more pruning, trained longer: where the smallest, fastest
+    models are), each step halfway from the default to the end of the pruner's ``strength`` range.
     """
     recipes: list[Recipe] = []
     train = space.strategies("train")
@@ -133,7 +159,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
             recipes.append(Recipe(train=train_stage, quantize=_with_defaults(space, catalogue, "quantize", q)))
     chain = _chain(space, catalogue, first_prune)
     if chain is not None:
-        recipes.append(chain)
+        recipes += [chain, *_ladder(space, catalogue, chain)]
     unique: list[Recipe] = []
     for r in recipes:
         if r not in unique:

@@ -80,6 +80,9 @@ strategy that declines the model fails them with its reason (choose a ``task`` i
     distribution without a warning (choices are None, bool, int, float or str).
 ``test_defaults_lie_inside_the_space``
     Every ``defaults`` entry names a declared parameter and lies inside its range or choices.
+``test_strength_names_a_numeric_parameter``
+    A declared ``strength`` names a declared parameter with numeric values (a range, or a list of
+    numbers), along which the enqueued chain is tried lighter and stronger.
 ``test_params_lie_inside_the_space``
     The ``params`` fixture sets every declared parameter to a value the search could choose.
 ``test_describes_its_params_in_words``

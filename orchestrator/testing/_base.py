@@ -312,6 +312,16 @@ class StrategyContract:
             assert strategy.space[pname].contains(value), (
                 f"defaults['{pname}'] = {value!r} is outside the declared {describe(strategy.space[pname])}")
 
+    def test_strength_names_a_numeric_parameter(self, strategy: Strategy) -> None:
+        if strategy.strength is None:
+            return
+        param = strategy.space.get(strategy.strength)
+        assert param is not None, (f"strength '{strategy.strength}' names no declared parameter "
+                                   f"(space: {sorted(strategy.space)})")
+        assert not isinstance(param, Choice) or all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                                                    for c in param.choices), (
+            f"strength '{strategy.strength}' is not numeric: {describe(param)}")
+
     def test_params_lie_inside_the_space(self, strategy: Strategy, params: Mapping[str, Any]) -> None:
         """The params these tests run with are ones a search could choose."""
         assert set(params) == set(strategy.space), (

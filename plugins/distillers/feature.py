@@ -54,6 +54,7 @@ class FeatureDistiller(Distiller):
     space = TRAINING_SPACE | {"beta": Float(0.1, 10.0, log=True), "layers": Int(1, 3),
                               "kd_alpha": Float(0.0, 0.9), "temperature": Float(1.0, 10.0)}
     defaults = {"epochs": 8, "lr": 3e-3, "beta": 1.0, "layers": 2, "kd_alpha": 0.5, "temperature": 4.0}
+    strength = "epochs"
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
         if len([m for m in model.modules() if isinstance(m, _LAYERS)]) < 2:

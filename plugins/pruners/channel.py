@@ -161,7 +161,10 @@ class ChannelPruner(Pruner):
     name = "channel"
     space = {"ratio": Float(0.05, 0.9), "global_pruning": Choice([False, True]), "round_to": Choice([1, 4, 8]),
              "prune_heads": Choice([False, True])}
-    defaults = {"ratio": 0.5, "global_pruning": False, "round_to": 1, "prune_heads": False}
+    # widths in multiples of 4: ONNX Runtime's CPU kernels run them far faster (MNIST-1D, 65 % pruned,
+    # static int8: 0.30 ms at round 4 against 0.52 ms at round 1, docs/strategies.md)
+    defaults = {"ratio": 0.5, "global_pruning": False, "round_to": 4, "prune_heads": False}
+    strength = "ratio"
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
         if not any(isinstance(m, PRUNABLE) for m in model.modules()):

@@ -47,6 +47,7 @@ class LotteryPruner(Pruner):
     space = {"sparsity": Float(0.05, 0.95), "rounds": Int(1, 5), "epochs_per_round": Int(1, 30),
              "lr": Float(1e-4, 1e-2, log=True), "scope": Choice(SCOPES)}
     defaults = {"sparsity": 0.8, "rounds": 3, "epochs_per_round": 8, "lr": 3e-3, "scope": "per-layer"}
+    strength = "sparsity"
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
         if ctx.rewind_state is None:

@@ -245,6 +245,7 @@ class UnstructuredPruner(Pruner):
     name = "unstructured"
     space = {"sparsity": Float(0.05, 0.95), "scope": Choice(SCOPES)}
     defaults = {"sparsity": 0.5, "scope": "per-layer"}
+    strength = "sparsity"
 
     def applicable(self, model: nn.Module, ctx: Any) -> str | None:
         if not prunable_targets(model, ctx.example_inputs(2)):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError
-from orchestrator.params import Choice, Float, Int, default_value, describe, narrow
+from orchestrator.params import Choice, Float, Int, default_value, describe, narrow, nearest, step
 
 WHERE = "search space 'mine': stages.prune.channel.ratio"
 
@@ -206,6 +206,45 @@ def test_default_values_are_finite_numbers_inside_the_builtin_declared_spaces(ho
                 assert param.contains(value), (family, name, pname, value)
                 if not isinstance(param, Choice):
                     assert math.isfinite(value)
+
+
+# --- the nearest allowed value, and a step along a range -----------------------------------------
+
+@pytest.mark.parametrize("param, value, expected", [
+    (Float(0.1, 0.8), 0.5, 0.5),           # allowed: itself
+    (Int(1, 3), 8, 3),                     # above a narrowed range: its top, not its middle
+    (Int(4, 30), 1, 4),
+    (Float(0.0, 1.5, step=0.5), 0.7, 0.5),  # on the grid the range samples from
+    (Choice([1, 3]), 8, 3),                # the closest numeric choice
+    (Choice([0.25, 0.5, 0.75]), 0.6, 0.5),
+    (Choice(["minmax", "entropy"]), "percentile", "minmax"),  # not a number: the first choice
+    (Choice([False, True]), 1, False),     # a bool is not a number here
+])
+def test_nearest_is_the_allowed_value_closest_to_a_default_the_space_excludes(param, value, expected):
+    got = nearest(param, value)
+    assert got == expected and type(got) is type(expected)
+    assert param.contains(got)
+
+
+@pytest.mark.parametrize("param, value, up, expected", [
+    (Float(0.1, 0.8), 0.5, True, 0.65),    # halfway to the top
+    (Float(0.1, 0.8), 0.5, False, 0.3),    # halfway to the bottom
+    (Int(2, 20), 8, True, 14),
+    (Int(2, 20), 8, False, 5),
+    (Float(1e-4, 1e-2, log=True), 1e-3, True, 10 ** -2.5),  # geometric on a log scale
+    (Choice([0.25, 0.5, 0.75]), 0.5, True, 0.75),  # the next choice
+    (Choice([0.75, 0.25, 0.5]), 0.5, False, 0.25),
+    (Int(1, 3), 3, True, None),            # at the top: no room
+    (Choice([0.5]), 0.5, False, None),
+    (Int(7, 8), 7, True, 8),
+    (Choice(["a", "b"]), "a", True, None),  # not a number
+])
+def test_step_moves_halfway_to_the_end_of_the_range_or_to_the_next_choice(param, value, up, expected):
+    got = step(param, value, up)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected) and param.contains(got)
 
 
 def test_a_bound_yaml_reads_as_a_string_is_taken_as_the_number_it_spells():

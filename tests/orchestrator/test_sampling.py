@@ -235,30 +235,33 @@ def test_default_recipes_try_each_technique_once(space, host):
     recipes = default_recipes(space, host.catalogue)
     assert [r.describe(host.catalogue) for r in recipes] == [
         "baseline",
-        "channel 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003",
+        "channel 50% round 4 by magnitude p=1 -> fine-tune 8 epochs lr=0.003",
         "unstructured 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003",
         "iterative unstructured 70% in 4 cubic steps, 2 epochs each lr=0.003 by magnitude p=1"
         " -> fine-tune 8 epochs lr=0.003",
-        "lottery 80% in 3 rounds of 3 epochs lr=0.003 -> fine-tune 8 epochs lr=0.003",
-        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
-        "channel 50% by magnitude p=1 -> feature x2 beta=1 + kd 0.5 8 epochs",
+        "lottery 80% in 3 rounds of 4 epochs lr=0.003 -> fine-tune 8 epochs lr=0.003",
+        "channel 50% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
+        "channel 50% round 4 by magnitude p=1 -> feature x2 beta=1 + kd 0.5 8 epochs",
         "static-int8 minmax",
         "dynamic-int8",
         "fine-tune 8 epochs lr=0.003 -> qat ema=0.01",
         "fp16",
-        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+        "channel 50% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+        "channel 30% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+        "channel 65% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 14 epochs -> static-int8 minmax",
     ]
     # one recipe per technique: pruning followed by plain fine-tuning, distillation after the default
     # pruning, quantization alone (QAT with the default fine-tuning it trains in)
-    single = recipes[:-1]
+    single = recipes[:-3]
     for name in [n for n in space.strategies("prune") if n != NONE]:
         assert sum(1 for r in single if r.prune.strategy == name and r.train.strategy == NONE) == 1, name
     for name in [n for n in space.strategies("train") if n != NONE]:
         assert sum(1 for r in single if r.train.strategy == name) == 1, name
     for name in [n for n in space.strategies("quantize") if n != NONE]:
         assert sum(1 for r in single if r.quantize.strategy == name) == 1, name
-    # and the three chained: the default pruning, distilled, then quantized without training
-    assert len(recipes) == 2 + sum(len(space.strategies(stage)) - 1 for stage in ("prune", "train", "quantize"))
+    # and the three chained: the default pruning, distilled, then quantized without training, at
+    # three strengths
+    assert len(recipes) == 4 + sum(len(space.strategies(stage)) - 1 for stage in ("prune", "train", "quantize"))
 
 
 def _the_one(recipes: list[Recipe], stage: str, strategy: str) -> Recipe:
@@ -269,12 +272,12 @@ def _the_one(recipes: list[Recipe], stage: str, strategy: str) -> Recipe:
 
 
 def test_default_recipes_use_the_strategy_defaults(space, host):
-    *recipes, chain = default_recipes(space, host.catalogue)
+    *recipes, chain, _, _ = default_recipes(space, host.catalogue)
     baseline = recipes[0]
     prune = recipes[1]
     assert prune.score == StageChoice(strategy="magnitude", params={"p": 1})
     assert prune.prune == StageChoice(strategy="channel", params={"ratio": 0.5, "global_pruning": False,
-                                                                  "round_to": 1, "prune_heads": False})
+                                                                  "round_to": 4, "prune_heads": False})
     assert prune.train == StageChoice(strategy=NONE, params={"epochs": 8, "lr": 0.003})
     unstructured = _the_one(recipes, "prune", "unstructured")
     assert unstructured.score == prune.score and unstructured.train == prune.train
@@ -288,9 +291,9 @@ def test_default_recipes_use_the_strategy_defaults(space, host):
     lottery = _the_one(recipes, "prune", "lottery")
     assert lottery.score == StageChoice()  # lottery needs no scorer
     assert lottery.train == prune.train
-    # the default 8 epochs per round is outside the space's [1, 4]: the middle is used
+    # the default 8 epochs per round is outside the space's [1, 4]: the nearest value is used
     assert lottery.prune == StageChoice(strategy="lottery", params={
-        "sparsity": 0.8, "rounds": 3, "epochs_per_round": 3, "lr": 0.003, "scope": "per-layer"})
+        "sparsity": 0.8, "rounds": 3, "epochs_per_round": 4, "lr": 0.003, "scope": "per-layer"})
     kd = _the_one(recipes, "train", "kd")
     assert kd.prune == prune.prune and kd.score == prune.score
     assert kd.train == StageChoice(strategy="kd", params={"epochs": 8, "lr": 0.003, "temperature": 4.0,
@@ -320,12 +323,47 @@ def test_default_recipes_use_the_strategy_defaults(space, host):
     assert chain == Recipe(score=prune.score, prune=prune.prune, train=kd.train, quantize=int8.quantize)
 
 
-def test_default_recipes_fall_back_to_the_middle_of_a_narrowed_range(quick, host):
+def test_default_recipes_take_the_nearest_value_of_a_narrowed_range(quick, host):
     recipes = default_recipes(quick, host.catalogue)
-    # quick caps fine-tuning at 3 epochs and kd at [1, 3]: the default 8 is outside, the middle is used
-    assert recipes[1].train.params["epochs"] == 2
-    assert recipes[2].train.params["epochs"] == 2
-    assert recipes[3].quantize.params["calibration_batches"] == 3  # geometric middle of [2, 4]
+    # quick caps fine-tuning at 3 epochs and kd at [1, 3]: the default 8 is outside, the top is used
+    assert recipes[1].train.params["epochs"] == 3
+    assert recipes[2].train.params["epochs"] == 3
+    assert recipes[3].quantize.params["calibration_batches"] == 4  # the default 8, capped at [2, 4]
+
+
+def test_the_chain_is_tried_a_step_lighter_and_a_step_stronger(space, host):
+    *_, chain, light, strong = default_recipes(space, host.catalogue)
+    assert chain.prune.params["ratio"] == 0.5 and chain.train.params["epochs"] == 8
+    # lighter: halfway from the default ratio to the bottom of [0.1, 0.8], the same training
+    assert light == chain.model_copy(update={"prune": chain.prune.model_copy(
+        update={"params": {**chain.prune.params, "ratio": pytest.approx(0.3)}})})
+    # stronger: halfway to the top, and trained halfway from 8 epochs to the top of [2, 20]
+    assert strong.prune.params == {**chain.prune.params, "ratio": pytest.approx(0.65)}
+    assert strong.train.params == {**chain.train.params, "epochs": 14}
+    assert (strong.score, strong.quantize) == (chain.score, chain.quantize)
+
+
+@pytest.mark.parametrize("prune, train, ladder", [
+    # a list of ratios: the neighbouring choices; epochs at the top of [1, 3] stay there
+    ("channel: {ratio: [0.25, 0.5, 0.75]}", "kd: {epochs: [1, 3]}",
+     ["channel 25% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 3 epochs -> static-int8 minmax",
+      "channel 75% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 3 epochs -> static-int8 minmax"]),
+    ("channel: {ratio: [0.5, 0.75]}", "kd: {}",  # no lighter ratio offered: only the stronger rung
+     ["channel 75% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 19 epochs -> static-int8 minmax"]),
+    ("channel: {ratio: 0.5}", "kd: {}", []),  # a pinned ratio: no ladder
+    ("unstructured: {}", "kd: {epochs: {low: 2, high: 20}}",
+     ["unstructured 28% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+      "unstructured 72% by magnitude p=1 -> kd T=4 alpha=0.7 14 epochs -> static-int8 minmax"]),
+])
+def test_the_ladder_follows_the_space(prune, train, ladder, host, tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(f"stages:\n  score: [magnitude]\n  prune:\n    none: {{}}\n    {prune}\n"
+                    f"  train:\n    {train}\n  quantize: [none, static-int8]\n")
+    space = resolve_space(str(path), host.catalogue)
+    recipes = default_recipes(space, host.catalogue)
+    chain = next(i for i, r in enumerate(recipes) if r.prune.strategy != NONE and r.quantize.strategy != NONE)
+    assert [r.describe(host.catalogue) for r in recipes[chain + 1:]] == ladder
+    assert all(recipe_params(r, space, host.catalogue) is not None for r in recipes)  # all enqueued
 
 
 def test_every_shipped_space_is_covered():
@@ -365,14 +403,17 @@ def test_default_recipes_without_plain_fine_tuning_use_the_spaces_distiller(host
     recipes = default_recipes(space, host.catalogue)
     assert all(recipe_params(r, space, host.catalogue) is not None for r in recipes)  # all enqueued
     assert [r.describe(host.catalogue) for r in recipes] == [
-        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
+        "channel 50% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs",
         "static-int8 minmax",
-        "channel 50% by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax"]
+        "channel 50% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+        # the declared ranges: ratio [0.05, 0.9], epochs [0, 30]
+        "channel 28% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 8 epochs -> static-int8 minmax",
+        "channel 70% round 4 by magnitude p=1 -> kd T=4 alpha=0.7 19 epochs -> static-int8 minmax"]
 
 
 @pytest.mark.parametrize("stages, chain", [
     ("prune: [none, channel]\n  train: [none]\n  quantize: [none, static-int8]",
-     "channel 50% by magnitude p=1 -> fine-tune 8 epochs lr=0.003 -> static-int8 minmax"),
+     "channel 50% round 4 by magnitude p=1 -> fine-tune 8 epochs lr=0.003 -> static-int8 minmax"),
     ("prune: [none, channel]\n  train: [none, kd]\n  quantize: [none, qat]", None),  # QAT trains: no chain
     ("prune: [none]\n  train: [none, kd]\n  quantize: [none, static-int8]", None),
 ])
@@ -382,7 +423,7 @@ def test_the_chained_default_needs_a_pruner_and_a_quantizer_that_does_not_train(
     space = resolve_space(str(path), host.catalogue)
     described = [r.describe(host.catalogue) for r in default_recipes(space, host.catalogue)]
     chained = [d for d in described if "->" in d and ("int8" in d or "qat" in d) and "%" in d]
-    assert chained == ([chain] if chain else [])
+    assert chained[:1] == ([chain] if chain else [])
 
 
 # --- seeded samplers -----------------------------------------------------------------------------

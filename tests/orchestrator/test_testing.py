@@ -38,6 +38,7 @@ BROKEN = textwrap.dedent('''
         name = "Bad Name"
         space = {"p": Float(0.0, 1.0, log=True)}
         defaults = {"q": 1}
+        strength = "q"
 
 
     class Negative(Magnitude):
@@ -241,10 +242,11 @@ BROKEN = textwrap.dedent('''
 
 #: test class -> (the tests it runs, by name prefix), the tests expected to fail
 RUNS = {
-    "TestBadlyDeclared": (["test_name", "test_space", "test_defaults"],
+    "TestBadlyDeclared": (["test_name", "test_space", "test_defaults", "test_strength"],
                           {"test_name_is_a_valid_identifier_no_other_plugin_uses",
                            "test_space_builds_optuna_distributions",
-                           "test_defaults_lie_inside_the_space"}),
+                           "test_defaults_lie_inside_the_space",
+                           "test_strength_names_a_numeric_parameter"}),
     "TestNegative": (["test_scores", "test_applicable_is_honest"],
                      {"test_scores_are_non_negative_finite_and_shaped_like_their_parameters",
                       "test_applicable_is_honest[cnn]", "test_applicable_is_honest[mlp]",
@@ -268,6 +270,7 @@ RUNS = {
 #: the words a failure must use to name its fault
 MESSAGES = {
     "TestInPlace::test_leaves_its_inputs_unchanged": "the scored model: 6 state_dict entries changed",
+    "TestBadlyDeclared::test_strength_names_a_numeric_parameter": "strength 'q' names no declared parameter",
     "TestKeepsMasks::test_pruned_model_keeps_its_output_shape_with_no_more_weights": "left parametrizations",
     "TestZeroes::test_training_after_it_cannot_regrow_pruned_weights": "training regrew pruned weights",
     "TestWantsBatchNorm::test_applicable_is_honest[mlp]": "runs on the mlp model, but it raised RuntimeError",
