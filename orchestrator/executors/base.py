@@ -43,6 +43,8 @@ class TrialJob:
     number: int
     recipe: dict[str, Any]
     workdir: str
+    #: whether early stopping may stop it (not the enqueued default recipes: they train to the end)
+    judged: bool = True
 
 
 class Executor(ABC):

@@ -38,8 +38,8 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
     def report_epoch(epoch: int, value: float) -> bool:
         curve.append(value)
         if not stopped and board is not None:
-            reason = board.report(job.number, epoch, value)
-            if reason:
+            reason = board.report(job.number, epoch, value)  # the curve is recorded either way
+            if reason and job.judged:
                 stopped.append(reason)
         return bool(stopped)
 

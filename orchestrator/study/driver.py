@@ -27,6 +27,9 @@ from orchestrator.study.storage import claim, make_storage, study_name
 from orchestrator.study.sampling import default_recipes, recipe_params
 from orchestrator.spaces import SearchSpace
 
+#: the user attribute that marks the enqueued default recipes: early stopping leaves them to train to
+#: the end, so the front always holds the answers a practitioner would have tried by hand
+DEFAULT_RECIPE = "default_recipe"
 ORPHANED = "interrupted: the driver stopped (killed or crashed) while this trial ran; it is re-queued"
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 
@@ -55,6 +58,11 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a trial counts against the budget: finished, not cut short by the driver, and not a
     repeated proposal set aside unrun."""
     return trial.state.is_finished() and not trial.user_attrs.get("interrupted") and REPEAT not in trial.user_attrs
+
+
+def _requeue(study: optuna.Study, params: dict, user_attrs: dict) -> None:
+    """An interrupted trial's recipe, enqueued again (an enqueued default stays one)."""
+    study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True} if user_attrs.get(DEFAULT_RECIPE) else None)
 
 
 class Driver:
@@ -124,7 +132,8 @@ class Driver:
         trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
         self.host.trial_start(trial.number, recipe.model_dump())
         self.executor.submit(TrialJob(number=trial.number, recipe=recipe.model_dump(),
-                                      workdir=str(self.run_dir.trial_dir(trial.number).resolve())))
+                                      workdir=str(self.run_dir.trial_dir(trial.number).resolve()),
+                                      judged=not trial.user_attrs.get(DEFAULT_RECIPE, False)))
 
     def _cancel(self, study: optuna.Study, outcome: SearchOutcome) -> None:
         """After Ctrl-C: running trials are cancelled and recorded as interrupted, to be re-queued."""
@@ -151,7 +160,7 @@ class Driver:
             shutil.rmtree(self.run_dir.trial_dir(result.number), ignore_errors=True)
         self._tell(study, trial, result)
         if result.interrupted and trial.params:
-            study.enqueue_trial(trial.params)
+            _requeue(study, trial.params, trial.user_attrs)
         outcome.results.append(result)
         self.run_dir.append_trial(result)
         # the front only changes by this result: compare it with the front, not with every trial
@@ -198,7 +207,7 @@ class Driver:
         for recipe in default_recipes(self.space, catalogue):
             params = recipe_params(recipe, self.space, catalogue)
             if params is not None:
-                study.enqueue_trial(params, skip_if_exists=True)
+                study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True}, skip_if_exists=True)
 
     def _fail_orphans(self, study: optuna.Study) -> list[TrialResult]:
         """Trials a killed driver left RUNNING: failed, recorded as interrupted, and re-queued."""
@@ -209,7 +218,7 @@ class Driver:
             storage.set_trial_user_attr(t._trial_id, "error", ORPHANED)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             if t.params:
-                study.enqueue_trial(t.params)
+                _requeue(study, t.params, t.user_attrs)
             recipe = t.user_attrs.get("recipe")
             if recipe is not None:
                 shutil.rmtree(self.run_dir.trial_dir(t.number), ignore_errors=True)

@@ -82,6 +82,27 @@ def test_a_planted_hopeless_recipe_is_stopped_and_good_ones_finish(tmp_path):
     assert [t.number for t in result.trials if t.state == "PRUNED"] == sorted(HOPELESS)
 
 
+def test_an_enqueued_default_recipe_trains_to_the_end_even_when_hopeless(tmp_path):
+    """The enqueued defaults are the answers a practitioner would try by hand: early stopping leaves
+    them be. Trial 3 here is an enqueued default (the lighter chain) that the planted distiller
+    sabotages; as a sampled trial it is stopped (the test above), as a default it completes."""
+    from orchestrator.pluginmanager import PluginHost
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"stages": {"score": {"magnitude": {}}, "prune": {"none": {}, "channel": {}},
+                                                "train": {"planted": {"epochs": [8]}},
+                                                "quantize": {"none": {}, "static-int8": {}}}}))
+    config = quick_config(search_space=str(space), budget={"n_trials": 4}, early_stopping={"min_trials": 2},
+                          execution={"workers": 2})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False,
+                                 host=PluginHost(extra_plugins=[("faults", FaultPlugin())]))
+    hopeless = next(t for t in result.trials if t.number in HOPELESS)
+    assert hopeless.description.startswith("channel 28% round 4 by magnitude")  # the lighter chain
+    assert hopeless.state == "COMPLETE" and len(hopeless.curve) == 8
+    assert not hopeless.feasible  # trained on shuffled labels to the end: far below the floor
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 4
+
+
 def test_a_recipe_that_cannot_fit_the_size_constraint_is_never_trained(tmp_path):
     # the digits baseline is ~0.1 MB: no recipe of the quick space fits in 1 kB
     result = orchestrator.search(quick_config(constraints={"size_mb": {"max": 0.001}}, budget={"n_trials": 4}),
