@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from orchestrator.params import Choice, Float, Int, Param, nearest, step
+from orchestrator.params import Choice, Float, Int, Param, default_value, nearest, step
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
@@ -92,7 +92,8 @@ def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: s
     strategy = catalogue.family(STAGES[stage])[name]
     params = {}
     for p, param in space.stages[stage][name].items():
-        params[p] = nearest(param, fixed.get(p, strategy.defaults.get(p)))
+        value = fixed.get(p, strategy.defaults.get(p))  # None: the strategy sets no default
+        params[p] = default_value(param) if value is None else nearest(param, value)
     return StageChoice(strategy=name, params=params)
 
 
