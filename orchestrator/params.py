@@ -154,7 +154,8 @@ def _snap(param: Float | Int, value: float) -> Any:
     return int(round(value)) if isinstance(param, Int) else float(value)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or a float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -163,10 +164,10 @@ def nearest(param: Param, value: Any) -> Any:
     range's bound or step, the closest numeric choice; ``default_value`` for anything else."""
     if param.contains(value):
         return value
-    if not _is_number(value):
+    if not is_number(value):
         return default_value(param)
     if isinstance(param, Choice):
-        numbers = [c for c in param.choices if _is_number(c)]
+        numbers = [c for c in param.choices if is_number(c)]
         return min(numbers, key=lambda c: abs(c - value)) if numbers else default_value(param)
     return _snap(param, value)
 
@@ -175,10 +176,10 @@ def step(param: Param, value: Any, up: bool) -> Any:
     """One step from ``value`` towards the top (``up``) or the bottom of what the space allows:
     halfway to the range's bound (geometric on log scales; at least one step of a stepped range),
     or the next numeric choice; None when there is no room that way."""
-    if not _is_number(value):
+    if not is_number(value):
         return None
     if isinstance(param, Choice):
-        beyond = sorted(c for c in param.choices if _is_number(c) and (c > value if up else c < value))
+        beyond = sorted(c for c in param.choices if is_number(c) and (c > value if up else c < value))
         return (beyond[0] if up else beyond[-1]) if beyond else None
     bound = param.high if up else param.low
     moved = _snap(param, (value * bound) ** 0.5 if param.log else (value + bound) / 2)

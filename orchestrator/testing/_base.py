@@ -21,7 +21,7 @@ from orchestrator.baseline import Baseline
 from orchestrator.context import TrialContext
 from orchestrator.errors import InapplicableError
 from orchestrator.export import export_onnx, export_torch, load_runner
-from orchestrator.params import Choice, Float, Int, default_value, describe
+from orchestrator.params import Choice, Float, Int, default_value, describe, is_number
 from orchestrator.strategies import FAMILIES, Strategy
 from orchestrator.task import Task, TaskData
 from orchestrator.testing._tasks import SHAPES, TinyTask, describe_shape, trained
@@ -318,8 +318,7 @@ class StrategyContract:
         param = strategy.space.get(strategy.strength)
         assert param is not None, (f"strength '{strategy.strength}' names no declared parameter "
                                    f"(space: {sorted(strategy.space)})")
-        assert not isinstance(param, Choice) or all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                                                    for c in param.choices), (
+        assert not isinstance(param, Choice) or all(is_number(c) for c in param.choices), (
             f"strength '{strategy.strength}' is not numeric: {describe(param)}")
 
     def test_params_lie_inside_the_space(self, strategy: Strategy, params: Mapping[str, Any]) -> None:
