@@ -30,6 +30,35 @@ def test_floor_rule_learns_only_from_curves_that_went_on_after_the_epoch():
     assert board(floor=0.9, completed=[[0.95], [0.96]], median_margin=None).report(1, 1, 0.5) is None
 
 
+def test_a_trial_far_behind_but_climbing_steeply_is_left_to_train():
+    """A heavily pruned model starts far below the lightly pruned ones, whose curves gained little
+    after epoch 2; it climbs steeply instead. Judged by their gains it would be stopped; its own
+    pace, kept up for the epochs they trained after this one, reaches the floor, so it goes on."""
+    light = [[0.95, 0.97, 0.975, 0.978, 0.98, 0.98]] * 3
+    b = board(floor=0.97, completed=light, median_margin=0.1)
+    b.report(1, 1, 0.30)
+    assert b.report(1, 2, 0.60) is None  # +0.30 an epoch, 4 epochs left: both rules wait
+    b.report(2, 1, 0.59)
+    reason = b.report(2, 2, 0.60)  # as far behind, but flat: hopeless
+    assert reason is not None and "own pace is +0.0100" in reason
+    b.report(3, 1, 0.70)
+    assert b.report(3, 2, 0.60) is not None  # falling
+    # without a floor the median rule asks the same of the pace: catching up with the median
+    b = board(completed=light, median_margin=0.1)
+    b.report(4, 1, 0.50)
+    assert b.report(4, 2, 0.70) is None
+    b.report(5, 1, 0.69)
+    assert "below the median 0.9700" in b.report(5, 2, 0.70)
+
+
+def test_one_noisy_epoch_does_not_end_a_trial():
+    """The rules judge a trial by the better of its last two epochs: a dip is not a collapse."""
+    b = board(floor=0.97, completed=[[0.95, 0.97, 0.98, 0.98]] * 3, median_margin=0.1)
+    b.report(1, 1, 0.975)
+    assert b.report(1, 2, 0.80) is None  # fell 0.175 at epoch 2, was at the floor at epoch 1
+    assert b.report(1, 3, 0.78) is not None  # and stayed down: a collapse
+
+
 def test_median_rule_stops_only_a_trial_far_behind():
     b = board(completed=[[0.90, 0.95], [0.92, 0.96], [0.94, 0.97]], median_margin=0.1)
     assert b.report(1, 1, 0.85) is None  # behind, but within the margin: may be a small, useful model
@@ -74,7 +103,7 @@ def test_a_planted_hopeless_recipe_is_stopped_and_good_ones_finish(tmp_path):
                                  host=PluginHost(extra_plugins=[("faults", FaultPlugin())]))
     for trial in result.trials:
         if trial.number in HOPELESS:
-            assert trial.state == "PRUNED" and trial.error.startswith("early-stopped at epoch")
+            assert trial.state == "PRUNED" and trial.error.startswith("early-stopped at epoch"), trial.curve
             assert 1 <= len(trial.curve) < 8  # stopped early, its curve kept
             assert "cannot reach the accuracy floor" in trial.error
         else:
