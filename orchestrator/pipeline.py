@@ -14,6 +14,7 @@ from torch import nn
 from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.export import FLOAT_MODEL, export_for_runtime, save_float_model
 from orchestrator.metrics.measure import measure_candidate
+from orchestrator.metrics.slot import compute_step
 from orchestrator.recipe import NONE, Recipe
 from orchestrator.strategies import STAGES, Scores, Strategy
 
@@ -73,7 +74,7 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         scorer = strategies["score"]
 
         def rescore(m: nn.Module) -> Scores:
-            with blame(scorer):
+            with blame(scorer), compute_step():
                 return scorer.score(m, ctx, recipe.score.params)
 
         ctx = dataclasses.replace(ctx, rescore=rescore)
@@ -97,15 +98,16 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
 
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     # kept for `orchestrator export` to other formats, and for exporting the float model of a quantized trial
-    unsaved = save_float_model(model, ctx.workdir / FLOAT_MODEL)
+    with compute_step():  # pauses while a latency is measured on this machine, as training does
+        unsaved = save_float_model(model, ctx.workdir / FLOAT_MODEL)
+        fp32 = export_for_runtime(model, ctx.example_inputs(8), ctx.workdir, ctx.runtime, ctx.task.input_name)
     if unsaved:
         ctx.log(f"the float model was not kept ({unsaved}): export in other formats will not be possible")
-    fp32 = export_for_runtime(model, ctx.example_inputs(8), ctx.workdir, ctx.runtime, ctx.task.input_name)
     if quantizer.name == NONE:
         artifact = fp32
     else:
         out = ctx.workdir / f"model-{quantizer.name}{fp32.suffix}"
-        with blame(quantizer):
+        with blame(quantizer), compute_step():
             artifact = quantizer.quantize(model, fp32, out, ctx, recipe.quantize.params)
         if artifact != fp32:
             fp32.unlink(missing_ok=True)

@@ -5,7 +5,8 @@ beside it says how much to trust it. One runtime session can also be slow as a w
 buffers landed in memory, a noisy neighbour on a virtual machine): up to a third slower than the
 next session of the same file, on the machines we measured. So the file is timed in ``sessions``
 fresh sessions, one after the other, and ``latency_ms`` is the median of their medians: one slow
-session is outvoted.
+session is outvoted. (When most sessions were slow, the meter times the file again: see
+:mod:`orchestrator.metrics.meter`.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from torch import nn
 
 from orchestrator.export import Runner, load_runner
 from orchestrator.metrics.meter import LatencyMeter
+from orchestrator.metrics.slot import compute_step
 from orchestrator.metrics.size import artifact_sizes, count_macs, count_nonzero_params
 
 if TYPE_CHECKING:
@@ -41,16 +42,18 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     ``test_accuracy`` on the test split, which no decision of the search ever sees. Latency is
     timed by ``meter`` (this process when None).
     """
-    runner = load_runner(artifact, threads=latency.threads)
-    accuracy = score_runner(runner, ctx.task, *ctx.data.val)
-    metrics: dict[str, float] = {"accuracy": accuracy, "test_accuracy": score_runner(runner, ctx.task, *ctx.data.test)}
-    if baseline_accuracy is not None:
-        metrics["accuracy_drop"] = (baseline_accuracy - accuracy) * 100.0
-    metrics["params"] = float(count_nonzero_params(model))
-    metrics["macs"] = float(count_macs(model, ctx.example_inputs(1)))
-    metrics.update(artifact_sizes(artifact))
-    batch = ctx.example_inputs(latency.batch_size)
-    del runner  # the meter opens its own sessions
+    with compute_step():  # pauses while a latency is measured on this machine (never around the meter)
+        runner = load_runner(artifact, threads=latency.threads)
+        accuracy = score_runner(runner, ctx.task, *ctx.data.val)
+        metrics: dict[str, float] = {"accuracy": accuracy,
+                                     "test_accuracy": score_runner(runner, ctx.task, *ctx.data.test)}
+        if baseline_accuracy is not None:
+            metrics["accuracy_drop"] = (baseline_accuracy - accuracy) * 100.0
+        metrics["params"] = float(count_nonzero_params(model))
+        metrics["macs"] = float(count_macs(model, ctx.example_inputs(1)))
+        metrics.update(artifact_sizes(artifact))
+        batch = ctx.example_inputs(latency.batch_size)
+        del runner  # the meter opens its own sessions
     stats = (meter or LatencyMeter()).measure(artifact, batch, latency)
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 from orchestrator.config import RunConfig
+from orchestrator.metrics.slot import compute_step
 from orchestrator.report.facts import environment
 from orchestrator.report.view import RunView
 from orchestrator.report.write import write_reports
@@ -42,7 +43,8 @@ class LiveReport:
         every = self.config.report.refresh_s
         if every is None or time.monotonic() - self._last < every:
             return
-        write_reports(self.rd, self.view(driver, results, baseline, in_progress=True), log=self.log)
+        with compute_step():  # drawing figures beside a latency being timed would slow it down
+            write_reports(self.rd, self.view(driver, results, baseline, in_progress=True), log=self.log)
         _release_memory()
         self._last = time.monotonic()
 

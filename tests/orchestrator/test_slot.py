@@ -61,3 +61,30 @@ def test_a_holder_that_dies_frees_the_slot(lock_dir):
     with compute_step():
         pass
     assert time.monotonic() - start < 1.0
+
+
+NESTED = """
+import sys, time
+from pathlib import Path
+from orchestrator.metrics.slot import compute_step
+flag = Path(sys.argv[1])
+with compute_step():  # an export, say
+    flag.write_text("")
+    time.sleep(1.0)  # meanwhile a measurement closes the gate and waits for this block
+    with compute_step():  # a strategy's own training step inside it
+        pass
+print(time.time())
+"""
+
+
+def test_a_nested_block_does_not_wait_on_the_measurement_that_waits_on_it(lock_dir):
+    flag = lock_dir / "in"
+    block = subprocess.Popen([sys.executable, "-c", NESTED, str(flag)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert block.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    with measuring_slot():
+        entered = time.time()
+    released = float(block.communicate(timeout=30)[0])  # a deadlock would never get here
+    assert entered >= released - 0.05
