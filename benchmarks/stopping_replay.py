@@ -5,12 +5,24 @@ For each setting of ``early_stopping`` (the defaults and a grid of grace epochs 
 margins), the run's board is rebuilt and fed every trial's validation curve epoch by epoch; a
 trial the rules would have stopped is counted with the epochs it would have saved, and with
 whether it in fact ended feasible or on the run's final Pareto front: those are the rules'
-mistakes. Used by ``versus_anchor.py --no-early-stopping``.
+mistakes. Used by ``versus_anchor.py --no-early-stopping``. Run on its own, it replays the rules of this
+checkout over the curves a ``versus_anchor.py`` record keeps (by default the recorded MNIST-1D
+search without early stopping), so a change to the rules is judged on the same curves::
+
+    python benchmarks/stopping_replay.py [RECORD.json]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from common import RESULTS, add_common_args, header, verdict, write_record
+
+RECORD = RESULTS / "versus_anchor_mnist1d_no-early-stopping.json"
 
 GRACE_EPOCHS = (1, 2, 3, 4)
 FLOOR_MARGINS = (0.01, 0.02)
@@ -57,3 +69,44 @@ def print_replay(rows: list[dict]) -> None:
     for r in rows:
         print(f"{r['setting']:<22}{r['stopped']:>8}{r['stopped_feasible']:>9}{r['stopped_on_front']:>9}"
               f"{r['epochs_saved']:>8} / {r['epochs_trained']}")
+
+
+def replay_record(path: Path) -> tuple[list[dict], float | None]:
+    """The replay table over a versus_anchor record's curves (in the order its trials finished),
+    and the accuracy floor it used."""
+    from orchestrator.config import Objective
+    from orchestrator.results import TrialResult
+
+    record = json.loads(path.read_text(encoding="utf-8"))
+    fields = set(TrialResult.model_fields)
+    trials = [TrialResult(**{k: v for k, v in t.items() if k in fields}) for t in record["search"]["trials"]]
+    if not any(t.curve for t in trials):
+        raise SystemExit(f"{path}: the record keeps no training curves (recorded before they were kept)")
+    config = record["settings"]["search"]
+    objectives = [Objective(**o) for o in config["objectives"]]
+    drop = (config.get("constraints") or {}).get("accuracy_drop") or {}
+    floor = (record["baseline"]["search"]["accuracy"] - drop["max"] / 100.0) if drop.get("max") is not None else None
+    return replay_settings(trials, objectives, floor), floor
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("record", type=Path, nargs="?", default=RECORD,
+                        help="a versus_anchor record (default: the recorded MNIST-1D search without early stopping)")
+    add_common_args(parser)
+    args = parser.parse_args()
+    if not args.record.is_file():
+        sys.exit(f"{args.record}: no such record")
+    rows, floor = replay_record(args.record)
+    print(f"replaying this checkout's rules over {args.record} (accuracy floor {floor})")
+    print_replay(rows)
+    record = {**header("stopping_replay"), "smoke": args.smoke, "source": str(args.record), "floor": floor,
+              "rows": rows}
+    dest = write_record(record, args.results, "stopping_replay.json")
+    word, code = verdict(True, args.smoke)
+    print(f"{word}: written to {dest}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -230,7 +230,8 @@ def main() -> int:
                        for p, t in zip(points, grid)],
               "search": {"run_dir": str(result.run_dir), "trials": [
                   {"number": t.number, "state": t.state, "description": t.description, "recipe": t.recipe,
-                   "metrics": t.metrics, "feasible": t.feasible, "error": t.error,
+                   "metrics": t.metrics, "feasible": t.feasible, "error": t.error, "curve": t.curve,
+                   "finished_at": t.finished_at,
                    **(gains(t.metrics, base) if t.state == "COMPLETE" else {})} for t in searched]},
               "summary": summary, "goals": GOALS, "verdicts": goals, "passed": passed}
     variant = "_no-early-stopping" if args.no_early_stopping else ""

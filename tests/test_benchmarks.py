@@ -56,5 +56,17 @@ def _quickstart_floor(record: dict) -> None:
     assert record["best"]["smaller"] > 0 and record["best"]["faster"] > 0
 
 
+def _stopping_replay(record: dict) -> None:
+    """The recorded search without early stopping, replayed: the defaults first, then the grid of
+    settings; no setting stops more than there were trials, nor saves more epochs than trained."""
+    rows = record["rows"]
+    assert rows[0]["setting"] == "defaults" and len(rows) > 1
+    assert record["source"].endswith("versus_anchor_mnist1d_no-early-stopping.json") and record["floor"] > 0.9
+    for row in rows:
+        assert 0 <= row["stopped_on_front"] <= row["stopped_feasible"] <= row["stopped"] <= 100
+        assert 0 < row["epochs_saved"] < row["epochs_trained"]
+
+
 SMOKE_CHECKS = {"benchmarks/driver_cost.py": _driver_cost, "benchmarks/ray_scaling.py": _ray_scaling,
-                "benchmarks/quickstart_floor.py": _quickstart_floor}
+                "benchmarks/quickstart_floor.py": _quickstart_floor,
+                "benchmarks/stopping_replay.py": _stopping_replay}
