@@ -36,7 +36,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 #: a measurement whose interquartile range is wider than this fraction of its median was disturbed
-#: (steady repetitions spread by 2-6 %; a reading disturbed on a virtual machine, by 40 %): it is
+#: (most undisturbed readings spread by under a tenth of their median): it is
 #: taken again, up to RETIMES times, and the least disturbed reading (the lowest median) is kept
 WIDE = 0.2
 RETIMES = 2
