@@ -13,7 +13,7 @@ They are ``flock`` locks: the kernel releases them when their holder dies, so a 
 leaves the machine paused. A block of compute takes four system calls of bookkeeping (microseconds).
 Training steps, the per-epoch validation, importance scoring, export, quantization (calibration
 included), accuracy on the exported file and the report's refresh all pause: on a two-core
-virtual machine any busy process beside the measured one slows the reading down.
+virtual machine a busy process beside the measured one can slow the reading down.
 """
 
 from __future__ import annotations
