@@ -72,7 +72,7 @@ class CurveBoard:
         if self.floor is not None and len(longer) >= self.rule.min_trials:
             best_gain = max(max(c[epoch:]) - c[epoch - 1] for c in longer)
             target = self.floor - self.rule.floor_margin
-            if value + max(best_gain, 0.0) < target and not self._climbing(curve, longer, epoch, target):
+            if value + max(best_gain, 0.0) < target and not self._climbing(value, curve, longer, epoch, target):
                 return (f"early-stopped at epoch {epoch}: validation {value:.4f} cannot reach the accuracy floor "
                         f"{self.floor:.4f} (the best later gain of {len(longer)} completed trials is "
                         f"{best_gain:+.4f}, and its own pace is {self._pace(curve):+.4f} an epoch)")
@@ -81,7 +81,7 @@ class CurveBoard:
         if self.rule.median_margin is not None and len(peers) >= self.rule.min_trials and not above_floor:
             median = statistics.median(c[epoch - 1] for c in peers)
             target = median if self.floor is None else min(median, self.floor - self.rule.floor_margin)
-            if value < median - self.rule.median_margin and not self._climbing(curve, longer, epoch, target):
+            if value < median - self.rule.median_margin and not self._climbing(value, curve, longer, epoch, target):
                 return (f"early-stopped at epoch {epoch}: validation {value:.4f} is more than "
                         f"{self.rule.median_margin:g} below the median {median:.4f} of {len(peers)} completed "
                         "trials at that epoch")
@@ -92,11 +92,12 @@ class CurveBoard:
         """The curve's gain over its last epoch (0 for a one-epoch curve)."""
         return curve[-1] - curve[-2] if len(curve) >= 2 else 0.0
 
-    def _climbing(self, curve: list[float], longer: list[list[float]], epoch: int, target: float) -> bool:
-        """Would the curve reach ``target`` at its own pace, kept up as long as the longest
-        completed trial trained after this epoch?"""
+    def _climbing(self, value: float, curve: list[float], longer: list[list[float]], epoch: int,
+                  target: float) -> bool:
+        """Would the curve, from ``value``, reach ``target`` at its own pace, kept up as long as the
+        longest completed trial trained after this epoch?"""
         epochs_left = max((len(c) for c in longer), default=epoch) - epoch
-        return max(curve[-2:]) + max(self._pace(curve), 0.0) * epochs_left >= target
+        return value + max(self._pace(curve), 0.0) * epochs_left >= target
 
     def finish(self, number: int, completed: bool) -> list[float]:
         """Trial ``number`` ended; its curve joins the reference curves if it completed."""
