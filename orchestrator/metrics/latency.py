@@ -28,6 +28,10 @@ class LatencyStats:
     repeats: int
     #: each session's median
     session_medians_ms: tuple[float, ...] = ()
+    #: how much slower than its best the canary ran around this reading (1.0: at its best)
+    slowdown: float = 1.0
+    #: readings taken (more than one when a disturbed reading was taken again)
+    readings: int = 1
 
 
 def _time(run: Run, batch: torch.Tensor, warmup: int, repeats: int) -> list[float]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
 from orchestrator.export import load_runner
+from orchestrator.metrics.canary import SLOW, Canary, canary
 from orchestrator.metrics.latency import LatencyStats, measure_latency
 from orchestrator.metrics.slot import measurement_turn, training_paused
 
@@ -36,10 +38,36 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 #: a measurement whose interquartile range is wider than this fraction of its median was disturbed
-#: (most undisturbed readings spread by under a tenth of their median): it is
-#: taken again, up to RETIMES times, and the least disturbed reading (the lowest median) is kept
+#: (most undisturbed readings spread by under a tenth of their median); so was one whose canary
+#: ran slow (see :mod:`orchestrator.metrics.canary`). It is taken again, up to RETIMES times, and
+#: the lowest median is kept: a disturbance only ever slows a reading down
 WIDE = 0.2
 RETIMES = 2
+#: the warm-up times the canary between chunks of this many seconds of running the model
+WARM_CHUNK_S = 0.1
+#: seconds of warm-up the canary is timed across before its best is trusted to end a warm-up early
+LEARN_S = 1.0
+
+
+def _warm(run: Any, batch: torch.Tensor, seconds: float, check: Canary | None) -> None:
+    """Run the model untimed, for at most ``seconds``: a core that idled runs slow for a while
+    (frequency, a virtual machine's scheduler). With a canary that has learnt its best, the
+    warm-up ends as soon as the canary runs within :data:`~orchestrator.metrics.canary.SLOW` of it."""
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        if check is not None:
+            ms = check.time_ms()
+            if check.learnt_s >= LEARN_S and not check.slow(ms):
+                break
+        now = time.perf_counter()
+        if now >= end:
+            break
+        chunk = min(end, now + WARM_CHUNK_S)
+        while time.perf_counter() < chunk:
+            run(batch)
+    if check is not None:
+        check.learnt_s += time.perf_counter() - start
 
 
 class LatencyMeter:
@@ -54,26 +82,33 @@ class LatencyMeter:
         return os.getpid()
 
     def measure(self, artifact: str | Path, batch: torch.Tensor, latency: "LatencyConfig") -> LatencyStats:
+        """The file's latency: warmed up while other trials go on training, then timed with their
+        training paused; a disturbed reading (wide, or taken while the canary ran slow) is taken
+        again, with a fresh warm-up, up to :data:`RETIMES` times."""
         def session() -> Any:
             return load_runner(Path(artifact), threads=latency.threads)
 
+        check = canary(latency.threads) if latency.canary else None
         with measurement_turn(), torch_threads(latency.threads):
-            first = session()
-            # a core that idled runs slow for a while (frequency, a virtual machine's scheduler):
-            # run the model until warm, while other trials go on training
-            end = time.perf_counter() + latency.warmup_s
-            while time.perf_counter() < end:
-                first(batch)
-            with training_paused():
-                stats = measure_latency(first, batch, warmup=latency.warmup, repeats=latency.repeats,
-                                        sessions=latency.sessions, new_session=session)
-                for _ in range(RETIMES):
-                    if stats.iqr_ms <= WIDE * stats.median_ms:
-                        break
-                    again = measure_latency(session(), batch, warmup=latency.warmup, repeats=latency.repeats,
+            run = session()
+            kept: LatencyStats | None = None
+            for reading in range(1 + RETIMES):
+                if reading:
+                    run = session()
+                _warm(run, batch, latency.warmup_s, check)
+                with training_paused():
+                    before = check.time_ms() if check else 0.0
+                    stats = measure_latency(run, batch, warmup=latency.warmup, repeats=latency.repeats,
                                             sessions=latency.sessions, new_session=session)
-                    stats = min(stats, again, key=lambda s: s.median_ms)
-                return stats
+                    after = check.time_ms() if check else 0.0
+                slowdown = max(check.slowdown(before), check.slowdown(after)) if check else 1.0
+                stats = replace(stats, slowdown=slowdown, readings=reading + 1)
+                if kept is None or stats.median_ms < kept.median_ms:
+                    kept = stats
+                kept = replace(kept, readings=reading + 1)
+                if stats.iqr_ms <= WIDE * stats.median_ms and slowdown <= 1.0 + SLOW:
+                    break
+            return kept
 
 
 class NodeMeters:

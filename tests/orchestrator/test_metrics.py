@@ -71,30 +71,107 @@ def test_one_slow_runtime_session_is_outvoted():
     assert stats.repeats == 15
 
 
+class ScriptedCanary:
+    """A canary whose times follow a script (then stay at 1 ms); it has learnt its best (1 ms)."""
+
+    def __init__(self, times=(), learnt_s=10.0):
+        self.times, self.calls, self.best, self.learnt_s = list(times), 0, 1.0, learnt_s
+
+    def time_ms(self):
+        self.calls += 1
+        return self.times.pop(0) if self.times else 1.0
+
+    def slowdown(self, ms):
+        return ms / self.best
+
+    def slow(self, ms):
+        return self.slowdown(ms) > 1.1
+
+
+def sleeping_runners(loads, plan):
+    """load_runner replaced: the n-th session loaded sleeps plan[n] seconds a run (then 2 ms)."""
+    import time
+
+    def load_runner(path, threads=1):
+        seconds = plan[len(loads)] if len(loads) < len(plan) else 0.002
+        loads.append(seconds)
+        return lambda x: time.sleep(seconds)
+    return load_runner
+
+
 def test_a_disturbed_measurement_is_taken_again_and_a_steady_one_is_not(tmp_path, monkeypatch):
     """Half the sessions ran slow (a neighbour busy on the machine): the repetitions spread wide, so
     the meter times the file again and keeps the undisturbed reading."""
+    from orchestrator.metrics import meter
+
+    monkeypatch.setenv("ORCHESTRATOR_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(meter, "canary", lambda threads: ScriptedCanary())
+    loads: list[float] = []
+    config = LatencyConfig(warmup_s=0, warmup=1, repeats=5, sessions=4)
+    monkeypatch.setattr(meter, "load_runner", sleeping_runners(loads, [0.030, 0.030, 0.002, 0.002]))
+    stats = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
+    assert len(loads) == 8 and stats.readings == 2  # a second round of 4 sessions
+    assert 1.5 < stats.median_ms < 10 and stats.iqr_ms < 0.2 * stats.median_ms
+
+    loads.clear()
+    monkeypatch.setattr(meter, "load_runner", sleeping_runners(loads, []))
+    steady = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
+    assert len(loads) == 4 and steady.readings == 1 and 1.5 < steady.median_ms < 10
+
+
+def test_a_reading_taken_in_a_slow_spell_is_taken_again_and_the_fastest_kept(tmp_path, monkeypatch):
+    """The machine ran slow for a whole reading: every session alike, so the spread is narrow and
+    only the canary, 50 % over its best right after the reading, tells. Without the canary the
+    slow reading is what the trial would record."""
+    from orchestrator.metrics import meter
+
+    monkeypatch.setenv("ORCHESTRATOR_LOCK_DIR", str(tmp_path))
+    config = LatencyConfig(warmup_s=0, warmup=1, repeats=5, sessions=2)
+    spell = [0.006, 0.006]  # the first reading's two sessions run 3x slow
+
+    loads: list[float] = []
+    slow = ScriptedCanary(times=[1.0, 1.5])  # at its best before the reading, 1.5 ms after it
+    monkeypatch.setattr(meter, "canary", lambda threads: slow)
+    monkeypatch.setattr(meter, "load_runner", sleeping_runners(loads, spell))
+    stats = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
+    assert stats.readings == 2 and len(loads) == 4
+    assert stats.median_ms < 4 and stats.slowdown <= 1.1
+
+    loads.clear()
+    unchecked = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1),
+                                             config.model_copy(update={"canary": False}))
+    assert unchecked.readings == 1 and unchecked.median_ms > 5  # the spell's reading, kept
+
+
+def test_the_warm_up_ends_once_the_canary_runs_at_its_best(tmp_path, monkeypatch):
+    """A warm core needs no warm-up: with a canary that has learnt its best and runs at it, timing
+    starts at once; a canary still learning (the meter's first reading) or off warms for all of
+    warmup_s."""
     import time
 
     from orchestrator.metrics import meter
 
     monkeypatch.setenv("ORCHESTRATOR_LOCK_DIR", str(tmp_path))
-    loads: list[float] = []
+    monkeypatch.setattr(meter, "load_runner", sleeping_runners([], []))
+    config = LatencyConfig(warmup_s=0.6, warmup=1, repeats=3, sessions=1)
 
-    def timed(plan):
-        def load_runner(path, threads=1):
-            seconds = plan[len(loads)] if len(loads) < len(plan) else 0.002
-            loads.append(seconds)
-            return lambda x: time.sleep(seconds)
-        return load_runner
+    def seconds(config, check):
+        monkeypatch.setattr(meter, "canary", lambda threads: check)
+        start = time.perf_counter()
+        meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
+        return time.perf_counter() - start
 
-    config = LatencyConfig(warmup_s=0, warmup=1, repeats=5, sessions=4)
-    monkeypatch.setattr(meter, "load_runner", timed([0.030, 0.030, 0.002, 0.002]))
-    stats = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
-    assert len(loads) == 8  # a second round of 4 sessions
-    assert 1.5 < stats.median_ms < 10 and stats.iqr_ms < 0.2 * stats.median_ms
+    assert seconds(config, ScriptedCanary()) < 0.3
+    learning = ScriptedCanary(learnt_s=0.0)
+    assert seconds(config, learning) >= 0.6
+    assert learning.learnt_s >= 0.6  # what it warmed counts towards learning its best
+    assert seconds(config.model_copy(update={"canary": False}), ScriptedCanary()) >= 0.6
 
-    loads.clear()
-    monkeypatch.setattr(meter, "load_runner", timed([]))
-    steady = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
-    assert len(loads) == 4 and 1.5 < steady.median_ms < 10
+
+def test_the_canary_runs_and_knows_its_best():
+    from orchestrator.metrics.canary import Canary
+
+    check = Canary(threads=1)
+    first = check.time_ms()
+    assert first > 0 and check.best == first and check.slowdown(first) == 1.0
+    assert check.slow(1.5 * check.best) and not check.slow(1.05 * check.best)
