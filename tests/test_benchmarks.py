@@ -67,6 +67,15 @@ def _stopping_replay(record: dict) -> None:
         assert 0 < row["epochs_saved"] < row["epochs_trained"]
 
 
+def _slow_spells(record: dict) -> None:
+    """The same file timed each way, every reading recorded with its canary and its seconds."""
+    assert set(record["summary"]) == {"canary off", "canary on"}
+    for name, readings in record["readings"].items():
+        assert len(readings) == record["readings_each_way"] == 2
+        assert all(r["median_ms"] > 0 and r["readings"] >= 1 and r["seconds"] > 0 for r in readings)
+    assert all(r["slowdown"] == 1.0 for r in record["readings"]["canary off"])
+
+
 SMOKE_CHECKS = {"benchmarks/driver_cost.py": _driver_cost, "benchmarks/ray_scaling.py": _ray_scaling,
                 "benchmarks/quickstart_floor.py": _quickstart_floor,
-                "benchmarks/stopping_replay.py": _stopping_replay}
+                "benchmarks/stopping_replay.py": _stopping_replay, "benchmarks/slow_spells.py": _slow_spells}

@@ -2,8 +2,9 @@
 
 On a virtual machine a core can spend seconds in a slow spell: the same int8 file times
 0.34 ms and then 0.50-0.58 ms, every session of a reading alike, with nothing else running in
-the guest and no steal time reported (on the 2-core machines the benchmarks run on, more than
-half of the readings taken after a second of idling were slow). A reading taken in such a spell
+the guest and no steal time reported (on the 2-core machine the benchmarks run on, from one in
+ten to more than half of the readings taken after a second of idling, depending on the hour;
+``benchmarks/slow_spells.py`` counts them). A reading taken in such a spell
 is narrow, so its spread does not give it away, and nothing in the file being timed can: its
 true time is what is measured. A model that never changes can. The canary is a one-layer
 convolution over a batch the size of a small model's activations (16 channels, length 40, batch
