@@ -20,7 +20,8 @@ schema by `python -m orchestrator.config_reference`; a test keeps it in sync.
 
 Shorthands: `task: mnist1d` means `task: {name: mnist1d}`; an objective may be a bare metric name,
 which takes the metric's natural direction. Metrics: `accuracy`, `accuracy_drop`, `params`, `macs`,
-`size_mb`, `gzip_mb`, `latency_ms`, `latency_iqr_ms` (see [concepts](concepts.md)).
+`size_mb`, `gzip_mb`, `latency_ms`, `latency_iqr_ms`, `latency_slowdown` (see
+[concepts](concepts.md)).
 """
 
 

@@ -14,4 +14,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "gzip_mb": ("minimize", "the deployable file compressed with gzip -9, in MB"),
     "latency_ms": ("minimize", "median wall time of one batch on the target runtime"),
     "latency_iqr_ms": ("minimize", "interquartile range of the latency repetitions"),
+    "latency_slowdown": ("minimize", "how much slower than its best the latency canary ran around the kept reading "
+                         "(1.0: the machine at full speed; over 1.1: a slow spell lasted through every retake)"),
 }

@@ -57,4 +57,5 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
     stats = (meter or LatencyMeter()).measure(artifact, batch, latency)
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms
+    metrics["latency_slowdown"] = stats.slowdown
     return metrics

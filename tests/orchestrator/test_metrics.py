@@ -54,7 +54,8 @@ def test_accuracy_is_measured_on_the_artifact_not_the_model(make_ctx, digits_bas
     assert metrics["accuracy_drop"] == pytest.approx((digits_baseline.test_metric - metrics["accuracy"]) * 100)
     assert metrics["size_mb"] == pytest.approx(artifact.stat().st_size / 1e6)
     assert set(metrics) == {"accuracy", "test_accuracy", "accuracy_drop", "params", "macs", "size_mb", "gzip_mb", "latency_ms",
-                            "latency_iqr_ms"}
+                            "latency_iqr_ms", "latency_slowdown"}
+    assert metrics["latency_slowdown"] >= 1.0
 
 
 def test_one_slow_runtime_session_is_outvoted():
