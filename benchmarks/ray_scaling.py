@@ -13,6 +13,9 @@ does. The baseline is trained once beforehand (cached), so neither run pays for 
   measure), divided by the trials; it holds dispatch, ask/tell, bookkeeping, artifact writes and
   the transfer of the shared state to the worker.
 * latency agreement: for every recipe both runs completed, |ms(2 workers) / ms(1 worker) - 1|.
+* where the time inside the recipes went, per run (each trial's ``timings``): its file timed
+  (``latency_s``, waiting for the meter included), its compute held back while another trial's
+  file was timed (``waited_s``), and the rest, the recipe's own compute (``compute_s``).
 
 Goals (issue 4): 2 workers >= 1.7x the trials per minute of 1 worker on 2 cores; overhead <= 5 %
 of trial time and under 100 ms per trial; latencies within 5 %.
@@ -66,8 +69,11 @@ def run(workers: int, trials: int, space: str, out: Path) -> dict:
     result = orchestrator.search(config, out=out, progress=False, host=PluginHost(extra_plugins=[("clock", clock)]))
     span = max(clock.ended.values()) - min(clock.started.values())
     work = sum(t.duration_s for t in result.trials)
+    latency = sum(t.timings.get("latency_s", 0.0) for t in result.trials)
+    waited = sum(t.timings.get("waited_s", 0.0) for t in result.trials)
     return {"workers": workers, "trials": len(result.trials), "span_s": span,
             "trials_per_minute": 60.0 * len(result.trials) / span, "work_s": work,
+            "work_split_s": {"latency": latency, "waited": waited, "compute": work - latency - waited},
             "states": {s: sum(t.state == s for t in result.trials) for s in ("COMPLETE", "PRUNED", "FAIL")},
             "latency_ms": {t.description: t.metrics["latency_ms"] for t in result.trials if t.state == "COMPLETE"},
             "overhead_ms_per_trial": 1e3 * (span - work) / len(result.trials) if workers == 1 else None,
@@ -114,6 +120,9 @@ def main() -> int:
               "passed": passed, "runs": [one, two]}
     dest = write_record(record, args.results, "ray_scaling.json")
     print(json.dumps(summary, indent=2))
+    for r in (one, two):
+        split = ", ".join(f"{k} {v:.1f} s" for k, v in r["work_split_s"].items())
+        print(f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}: {r['work_s']:.1f} s inside the recipes: {split}")
     word, code = verdict(passed, args.smoke)
     print(f"{word}: results in {dest}")
     return code

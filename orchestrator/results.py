@@ -37,6 +37,10 @@ class TrialResult(BaseModel):
     pid: int | None = None
     #: cancelled by Ctrl-C or left behind by a killed driver: not counted in the budget, re-queued
     interrupted: bool = False
+    #: where the trial's time went besides its own compute: ``latency_s``, its artifact timed
+    #: (waiting for the meter included); ``waited_s``, its compute held back while other files
+    #: were timed on its machine
+    timings: dict[str, float] = Field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:

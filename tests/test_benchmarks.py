@@ -49,6 +49,10 @@ def _ray_scaling(record: dict) -> None:
     """The same 2 recipes with 1 and with 2 workers, their latencies compared."""
     assert [(r["workers"], r["trials"]) for r in record["runs"]] == [(1, 2), (2, 2)]
     assert record["summary"]["recipes_compared"] >= 1 and record["summary"]["overhead_ms_per_trial"] > 0
+    for run in record["runs"]:  # the time inside the recipes, split: files timed, waits, compute
+        split = run["work_split_s"]
+        assert split["latency"] > 0 and split["waited"] >= 0 and split["compute"] > 0
+        assert sum(split.values()) == pytest.approx(run["work_s"])
 
 
 def _quickstart_floor(record: dict) -> None:

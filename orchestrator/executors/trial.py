@@ -16,6 +16,8 @@ from orchestrator.context import TrialContext
 from orchestrator.errors import InapplicableError, TrialStopped
 from orchestrator.executors.base import SharedState, TrialJob
 from orchestrator.layers import layer_table
+from orchestrator.metrics.measure import timing_s
+from orchestrator.metrics.slot import waited_s
 from orchestrator.pipeline import BLAME, run_recipe
 from orchestrator.precheck import check_before_training
 from orchestrator.recipe import Recipe
@@ -30,6 +32,7 @@ class EpochSink(Protocol):
 
 def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = None) -> TrialResult:
     started = time.time()
+    timed, waited = timing_s(), waited_s()
     curve: list[float] = []
     stopped: list[str] = []
     recipe = Recipe.model_validate(job.recipe)
@@ -72,6 +75,7 @@ def execute_trial(job: TrialJob, shared: SharedState, board: EpochSink | None = 
         result.error = f"{type(exc).__name__}: {exc}{where}"
     result.curve = curve
     result.notes = notes
+    result.timings = {"latency_s": timing_s() - timed, "waited_s": waited_s() - waited}
     result.finished_at = time.time()
     return result
 

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -77,6 +78,12 @@ def measuring_slot() -> Iterator[None]:
 
 
 _depth: dict[int, int] = {}
+_waited: dict[int, float] = {}
+
+
+def waited_s() -> float:
+    """Seconds this process's compute blocks have waited, so far, while measurements ran."""
+    return _waited.get(os.getpid(), 0.0)
 
 
 @contextlib.contextmanager
@@ -93,9 +100,11 @@ def compute_step() -> Iterator[None]:
             _depth[pid] -= 1
         return
     gate = _handle("gate").fileno()
+    start = time.perf_counter()
     fcntl.flock(gate, fcntl.LOCK_SH)  # blocks while a measurement holds the gate
     fcntl.flock(gate, fcntl.LOCK_UN)
     with _held("compute", fcntl.LOCK_SH):
+        _waited[pid] = _waited.get(pid, 0.0) + time.perf_counter() - start
         _depth[pid] = 1
         try:
             yield

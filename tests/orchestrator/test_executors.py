@@ -34,6 +34,9 @@ def test_two_workers_run_trials_in_parallel(tmp_path):
     assert overlapping, [(t.number, t.started_at, t.finished_at) for t in trials]
     assert len({t.pid for t in trials}) >= 2 and os.getpid() not in {t.pid for t in trials}  # workers, not the driver
     assert all(t.node for t in trials)
+    # where the time went: every trial's file was timed, and no wait outlasted the trial
+    assert all(0 < t.timings["latency_s"] < t.duration_s and 0 <= t.timings["waited_s"] < t.duration_s
+               for t in trials), [t.timings for t in trials]
 
 
 def test_every_planted_fault_is_a_fail_with_its_reason_and_the_run_finishes(tmp_path):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from orchestrator.metrics.slot import compute_step, measuring_slot
+from orchestrator.metrics.slot import compute_step, measuring_slot, waited_s
 
 HOLD = """
 import os, sys, time
@@ -49,6 +49,19 @@ def test_each_side_waits_for_the_other(lock_dir, held, then):
         entered = time.time()
     released = float(proc.communicate()[0])
     assert entered >= released - 0.05
+
+
+def test_the_time_compute_waits_for_a_measurement_is_counted(lock_dir):
+    before = waited_s()
+    with compute_step():  # nothing measured: no wait to speak of
+        pass
+    assert waited_s() - before < 0.1
+    before = waited_s()
+    proc = hold("measure", lock_dir / "in", 1.0)
+    with compute_step():
+        pass
+    proc.communicate()
+    assert 0.5 < waited_s() - before < 30
 
 
 def test_a_holder_that_dies_frees_the_slot(lock_dir):
