@@ -95,11 +95,12 @@ class LatencyConfig(_Strict):
     warmup_s: float = Field(default=1.5, ge=0, description="At most this many seconds the model runs untimed "
                             "before it is timed, so a core that idled is up to speed (other trials keep "
                             "training meanwhile); with the canary, the warm-up ends as soon as the canary "
-                            "runs at its best.")
+                            "runs within 10% of its best.")
     canary: bool = Field(default=True, description="Time a fixed small convolution before and after each reading: "
                          "a reading taken while it ran more than 10% slower than its best (a slow spell of the "
-                         "machine) is taken again, up to twice, and the fastest kept. Off: readings are judged by "
-                         "their spread only and every warm-up lasts warmup_s.")
+                         "machine) is taken again, up to twice, and the first undisturbed reading kept (the fastest "
+                         "when none is). Off: readings are judged by their spread only and every warm-up lasts "
+                         "warmup_s.")
     repeats: int = Field(default=20, gt=0, description="Timed runs per session.")
     sessions: int = Field(default=5, gt=0, description="Fresh runtime sessions timed one after the other; "
                           "latency_ms is the median of their medians, so one slow session is outvoted.")

@@ -52,7 +52,6 @@ def _ray_scaling(record: dict) -> None:
     for run in record["runs"]:  # the time inside the recipes, split: files timed, waits, compute
         split = run["work_split_s"]
         assert split["latency"] > 0 and split["waited"] >= 0 and split["compute"] > 0
-        assert sum(split.values()) == pytest.approx(run["work_s"])
 
 
 def _quickstart_floor(record: dict) -> None:

@@ -66,8 +66,10 @@ def measure_candidate(model: nn.Module, artifact: Path, ctx: "TrialContext", lat
         batch = ctx.example_inputs(latency.batch_size)
         del runner  # the meter opens its own sessions
     start = time.perf_counter()
-    stats = (meter or LatencyMeter()).measure(artifact, batch, latency)
-    _timing[os.getpid()] = timing_s() + time.perf_counter() - start
+    try:
+        stats = (meter or LatencyMeter()).measure(artifact, batch, latency)
+    finally:
+        _timing[os.getpid()] = timing_s() + time.perf_counter() - start
     metrics["latency_ms"] = stats.median_ms
     metrics["latency_iqr_ms"] = stats.iqr_ms
     metrics["latency_slowdown"] = stats.slowdown

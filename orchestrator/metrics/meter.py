@@ -39,8 +39,9 @@ def torch_threads(n: int) -> Iterator[None]:
 
 #: a measurement whose interquartile range is wider than this fraction of its median was disturbed
 #: (most undisturbed readings spread by under a tenth of their median); so was one whose canary
-#: ran slow (see :mod:`orchestrator.metrics.canary`). It is taken again, up to RETIMES times, and
-#: the lowest median is kept: a disturbance only ever slows a reading down
+#: ran slow (see :mod:`orchestrator.metrics.canary`). It is taken again, up to RETIMES times; the
+#: undisturbed reading is kept, or when every reading was disturbed, the lowest median (a
+#: disturbance only ever slows a reading down)
 WIDE = 0.2
 RETIMES = 2
 #: the warm-up times the canary between chunks of this many seconds of running the model
@@ -70,6 +71,10 @@ def _warm(run: Any, batch: torch.Tensor, seconds: float, check: Canary | None) -
         check.learnt_s += time.perf_counter() - start
 
 
+def _disturbed(stats: LatencyStats) -> bool:
+    return stats.iqr_ms > WIDE * stats.median_ms or stats.slowdown > 1.0 + SLOW
+
+
 class LatencyMeter:
     """Times an artifact in this process, in the machine's measuring slot."""
 
@@ -91,7 +96,7 @@ class LatencyMeter:
         check = canary(latency.threads) if latency.canary else None
         with measurement_turn(), torch_threads(latency.threads):
             run = session()
-            kept: LatencyStats | None = None
+            readings: list[LatencyStats] = []
             for reading in range(1 + RETIMES):
                 if reading:
                     run = session()
@@ -102,13 +107,10 @@ class LatencyMeter:
                                             sessions=latency.sessions, new_session=session)
                     after = check.time_ms() if check else 0.0
                 slowdown = max(check.slowdown(before), check.slowdown(after)) if check else 1.0
-                stats = replace(stats, slowdown=slowdown, readings=reading + 1)
-                if kept is None or stats.median_ms < kept.median_ms:
-                    kept = stats
-                kept = replace(kept, readings=reading + 1)
-                if stats.iqr_ms <= WIDE * stats.median_ms and slowdown <= 1.0 + SLOW:
-                    break
-            return kept
+                readings.append(replace(stats, slowdown=slowdown))
+                if not _disturbed(readings[-1]):
+                    return replace(readings[-1], readings=len(readings))
+            return replace(min(readings, key=lambda s: s.median_ms), readings=len(readings))
 
 
 class NodeMeters:

@@ -55,7 +55,6 @@ def test_accuracy_is_measured_on_the_artifact_not_the_model(make_ctx, digits_bas
     assert metrics["size_mb"] == pytest.approx(artifact.stat().st_size / 1e6)
     assert set(metrics) == {"accuracy", "test_accuracy", "accuracy_drop", "params", "macs", "size_mb", "gzip_mb", "latency_ms",
                             "latency_iqr_ms", "latency_slowdown"}
-    assert metrics["latency_slowdown"] >= 1.0
 
 
 def test_one_slow_runtime_session_is_outvoted():
@@ -120,9 +119,12 @@ def test_a_disturbed_measurement_is_taken_again_and_a_steady_one_is_not(tmp_path
     assert len(loads) == 4 and steady.readings == 1 and 1.5 < steady.median_ms < 10
 
 
-def test_a_reading_taken_in_a_slow_spell_is_taken_again_and_the_fastest_kept(tmp_path, monkeypatch):
+@pytest.mark.parametrize("canary_times", [[1.0, 1.5], [1.0, 1.0, 1.5]],
+                         ids=["the canary ran slow just before the reading", "the canary ran slow just after it"])
+def test_a_reading_taken_in_a_slow_spell_is_taken_again_and_the_fastest_kept(tmp_path, monkeypatch, canary_times):
     """The machine ran slow for a whole reading: every session alike, so the spread is narrow and
-    only the canary, 50 % over its best right after the reading, tells. Without the canary the
+    only the canary, 50 % over its best around the reading, tells (its first time is the warm-up's
+    check, then the one just before the reading, then the one just after). Without the canary the
     slow reading is what the trial would record."""
     from orchestrator.metrics import meter
 
@@ -131,7 +133,7 @@ def test_a_reading_taken_in_a_slow_spell_is_taken_again_and_the_fastest_kept(tmp
     spell = [0.006, 0.006]  # the first reading's two sessions run 3x slow
 
     loads: list[float] = []
-    slow = ScriptedCanary(times=[1.0, 1.5])  # at its best before the reading, 1.5 ms after it
+    slow = ScriptedCanary(times=canary_times)
     monkeypatch.setattr(meter, "canary", lambda threads: slow)
     monkeypatch.setattr(meter, "load_runner", sleeping_runners(loads, spell))
     stats = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1), config)
@@ -142,6 +144,19 @@ def test_a_reading_taken_in_a_slow_spell_is_taken_again_and_the_fastest_kept(tmp
     unchecked = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1),
                                              config.model_copy(update={"canary": False}))
     assert unchecked.readings == 1 and unchecked.median_ms > 5  # the spell's reading, kept
+
+
+def test_an_undisturbed_reading_is_kept_over_a_disturbed_one(tmp_path, monkeypatch):
+    """The first reading's canary ran slow (its median, oddly, was the lower); the retake was
+    clean: the clean reading is the one recorded, with the canary at its best."""
+    from orchestrator.metrics import meter
+
+    monkeypatch.setenv("ORCHESTRATOR_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(meter, "canary", lambda threads: ScriptedCanary(times=[1.0, 1.0, 1.5]))
+    monkeypatch.setattr(meter, "load_runner", sleeping_runners([], [0.002, 0.002, 0.004, 0.004]))
+    stats = meter.LatencyMeter().measure(tmp_path / "model.onnx", torch.zeros(1),
+                                         LatencyConfig(warmup_s=0, warmup=1, repeats=5, sessions=2))
+    assert stats.readings == 2 and stats.median_ms > 3.5 and stats.slowdown == 1.0
 
 
 def test_the_warm_up_ends_once_the_canary_runs_at_its_best(tmp_path, monkeypatch):
@@ -169,10 +184,17 @@ def test_the_warm_up_ends_once_the_canary_runs_at_its_best(tmp_path, monkeypatch
     assert seconds(config.model_copy(update={"canary": False}), ScriptedCanary()) >= 0.6
 
 
-def test_the_canary_runs_and_knows_its_best():
-    from orchestrator.metrics.canary import Canary
+def test_the_canary_runs_and_knows_its_recent_best(monkeypatch):
+    from orchestrator.metrics import canary as module
 
-    check = Canary(threads=1)
+    check = module.Canary(threads=1)
     first = check.time_ms()
     assert first > 0 and check.best == first and check.slowdown(first) == 1.0
     assert check.slow(1.5 * check.best) and not check.slow(1.05 * check.best)
+    # a machine that became slower for good: once the fast readings are old, its best is learnt anew
+    monkeypatch.setattr(module, "RECENT", 3)
+    check = module.Canary(threads=1)
+    check._recent.extend([0.5, 1.0, 1.0])
+    assert check.best == 0.5
+    check._recent.append(1.0)
+    assert check.best == 1.0
