@@ -73,7 +73,7 @@ class Canary:
     def __init__(self, threads: int) -> None:
         self._run = _session(threads)
         self._recent: deque[float] = deque(maxlen=RECENT)
-        #: seconds it has been timed under sustained load (the best is trusted after a warm-up)
+        #: seconds of warm-up it has been timed across (its best is trusted from LEARN_S on)
         self.learnt_s = 0.0
 
     def time_ms(self) -> float:
@@ -96,7 +96,8 @@ class Canary:
 
     def slowdown(self, ms: float) -> float:
         """How much slower than its best the canary ran: 1.0 at its best."""
-        return ms / self.best if self.best < math.inf else 1.0
+        best = self.best
+        return ms / best if best < math.inf else 1.0
 
     def slow(self, ms: float) -> bool:
         return self.slowdown(ms) > 1.0 + SLOW
