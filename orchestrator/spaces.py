@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -40,13 +40,17 @@ class SearchSpace:
     stages: dict[str, dict[str, dict[str, Param]]]
     #: strategies left out because they cannot serve the run's runtime
     skipped: list[str] = field(default_factory=list)
+    #: (stage, strategy) -> the strategy's defaults for the model the space was restricted to
+    #: (``Strategy.defaults_for``); a strategy not in it enqueues its declared ``defaults``
+    defaults: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
 
     def strategies(self, stage: str) -> list[str]:
         return list(self.stages[stage])
 
     def restrict_to(self, model: Any, ctx: Any, catalogue: Catalogue) -> list[str]:
         """Drop the strategies that declare themselves inapplicable to ``model`` (the baseline), so
-        the sampler never spends a trial on them; return what was dropped, with the reasons."""
+        the sampler never spends a trial on them, and note the defaults of those that stay for this
+        model (what the first, enqueued trials use); return what was dropped, with the reasons."""
         dropped = []
         for stage, family in STAGES.items():
             for name in list(self.stages[stage]):
@@ -55,6 +59,8 @@ class SearchSpace:
                 if reason:
                     del self.stages[stage][name]
                     dropped.append(f"{family} '{name}': {reason}")
+                elif strategy is not None:
+                    self.defaults[(stage, name)] = strategy.defaults_for(model)
         if not [s for s in self.stages["score"] if s != NONE]:  # pruners that need a scorer go too
             for name in list(self.stages["prune"]):
                 if catalogue.family("pruner")[name].needs_scores:

@@ -2,7 +2,8 @@
 
 A strategy is a small object with a ``name``, a hyper-parameter ``space`` declared as data
 (see :mod:`orchestrator.params`), ``defaults`` (the sensible single-technique setting that is
-enqueued first), an applicability check and one method that does the work. Strategies are
+enqueued first; ``defaults_for`` may adapt it to the model), an applicability check and one
+method that does the work. Strategies are
 contributed by plugins through the ``orchestrator_register_*`` hooks.
 
 Every method receives a fresh copy of the model (the baseline is never mutated) and the
@@ -39,6 +40,12 @@ class Strategy(ABC):
     def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
         """Return None when the strategy can run on ``model``, else the reason it cannot."""
         return None
+
+    def defaults_for(self, model: nn.Module) -> Mapping[str, Any]:
+        """The sensible setting for ``model`` (the baseline), enqueued in the first trials:
+        ``defaults`` unless the model's layout calls for another (whole attention heads removed
+        from a transformer, say)."""
+        return self.defaults
 
     def describe(self, params: Mapping[str, Any]) -> str:
         """The strategy with its parameters in words, for tables and reports."""

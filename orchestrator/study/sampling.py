@@ -90,9 +90,10 @@ def _chain(space: SearchSpace, catalogue: Catalogue, prune: tuple[StageChoice, S
 
 def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: str, **fixed: Any) -> StageChoice:
     strategy = catalogue.family(STAGES[stage])[name]
+    defaults = space.defaults.get((stage, name), strategy.defaults)  # for the model, once the space knows it
     params = {}
     for p, param in space.stages[stage][name].items():
-        value = fixed.get(p, strategy.defaults.get(p))  # None: the strategy sets no default
+        value = fixed.get(p, defaults.get(p))  # None: the strategy sets no default
         params[p] = default_value(param) if value is None else nearest(param, value)
     return StageChoice(strategy=name, params=params)
 
@@ -124,7 +125,8 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     """The baseline and one sensible single-technique recipe per strategy, as a practitioner would
     try them, then the three chained, at three strengths.
 
-    Every parameter takes its strategy's default, or the nearest value the space allows. Pruning is
+    Every parameter takes its strategy's default (for the baseline, once the space was restricted
+    to it: ``Strategy.defaults_for``), or the nearest value the space allows. Pruning is
     followed by default fine-tuning, distillation comes after the default pruning (distilling into
     an unchanged model changes nothing), quantization runs on the baseline. The chain is the classic
     pipeline: the default pruning, distilled from the baseline, then quantized; it is tried as is,

@@ -312,6 +312,18 @@ class StrategyContract:
             assert strategy.space[pname].contains(value), (
                 f"defaults['{pname}'] = {value!r} is outside the declared {describe(strategy.space[pname])}")
 
+    def test_defaults_for_each_model_lie_inside_the_space(self, strategy: Strategy, zoo_task: Task,
+                                                         seed: int) -> None:
+        _, baseline = trained(zoo_task, seed)
+        defaults = strategy.defaults_for(copy.deepcopy(baseline.model))
+        assert isinstance(defaults, Mapping), f"defaults_for() must return a mapping, not {type(defaults).__name__}"
+        on = f"defaults_for() on the {zoo_task.params} model"
+        for pname, value in defaults.items():
+            assert pname in strategy.space, (f"{on} names no declared parameter '{pname}' "
+                                             f"(space: {sorted(strategy.space)})")
+            assert strategy.space[pname].contains(value), (
+                f"{on}: '{pname}' = {value!r} is outside the declared {describe(strategy.space[pname])}")
+
     def test_strength_names_a_numeric_parameter(self, strategy: Strategy) -> None:
         if strategy.strength is None:
             return

@@ -171,6 +171,15 @@ class ChannelPruner(Pruner):
             return "the model has no convolution or linear layer"
         return None
 
+    def defaults_for(self, model: nn.Module) -> Mapping[str, Any]:
+        # Whole heads where they can go (BERT-style blocks): ONNX Runtime runs fewer heads far faster
+        # than as many narrower ones. tiny-text, 65 % pruned, 14 epochs of distillation, static int8
+        # (2 cores, batch 256, one thread): 3.66 ms with heads removed, 6.18 ms with every head narrowed.
+        heads = attention_heads(model)
+        if heads and not any(isinstance(m, nn.MultiheadAttention) for m in heads):
+            return {**self.defaults, "prune_heads": True}
+        return self.defaults
+
     def prune(self, model: nn.Module, scores: Scores | None, ctx: Any, params: Mapping[str, Any]) -> nn.Module:
         ratio = float(params.get("ratio", 0.5))
         if ratio <= 0:

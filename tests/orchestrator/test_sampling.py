@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import torch
+from torch import nn
 
 from orchestrator.config import SamplerConfig
+from orchestrator.params import Choice
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import builtin_spaces, resolve_space
 from orchestrator.study.samplers import make_sampler
@@ -424,6 +427,55 @@ def test_the_chained_default_needs_a_pruner_and_a_quantizer_that_does_not_train(
     described = [r.describe(host.catalogue) for r in default_recipes(space, host.catalogue)]
     chained = [d for d in described if "->" in d and ("int8" in d or "qat" in d) and "%" in d]
     assert chained[:1] == ([chain] if chain else [])
+
+
+def _restricted_to(model, task, host, tmp_path):
+    """The default space restricted to ``model``, as a run restricts it to its baseline."""
+    from orchestrator.context import TrialContext
+
+    space = resolve_space("default", host.catalogue)
+    space.restrict_to(model, TrialContext(task=task, data=task.load_data(0), teacher=model, seed=0,
+                                          workdir=tmp_path), host.catalogue)
+    return space
+
+
+def test_default_recipes_remove_whole_heads_of_a_bert_style_model(host, tmp_path):
+    from orchestrator_plugins.tasks.tiny_text import TinyTextTask
+
+    task = TinyTextTask(num_samples=200, hidden=32, heads=4)
+    space = _restricted_to(task.build_model(), task, host, tmp_path)
+    recipes = default_recipes(space, host.catalogue)
+    channel = [r for r in recipes if r.prune.strategy == "channel"]
+    assert len(channel) == 6  # fine-tuned, distilled two ways, the chain at three strengths
+    assert all(r.prune.params["prune_heads"] is True for r in channel)
+    assert all(recipe_params(r, space, host.catalogue) is not None for r in recipes)  # all enqueued
+    # the unrestricted space, or one whose range excludes it, keeps the declared default
+    unrestricted = default_recipes(resolve_space("default", host.catalogue), host.catalogue)
+    assert all(r.prune.params["prune_heads"] is False for r in unrestricted if r.prune.strategy == "channel")
+    space.stages["prune"]["channel"]["prune_heads"] = Choice([False])
+    assert all(r.prune.params["prune_heads"] is False for r in default_recipes(space, host.catalogue)
+               if r.prune.strategy == "channel")
+
+
+class _DigitsWithAttention(nn.Module):
+    """nn.MultiheadAttention over the 64 pixels: its head width is tied to the embedding width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(64, 2, batch_first=True)
+        self.classifier = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)[:, None, :]
+        return self.classifier(self.attention(x, x, x, need_weights=False)[0][:, 0])
+
+
+@pytest.mark.parametrize("model", ["cnn", "multihead-attention"])
+def test_default_recipes_narrow_channels_where_heads_cannot_go(model, host, tmp_path, digits_task):
+    built = digits_task.build_model() if model == "cnn" else _DigitsWithAttention()
+    space = _restricted_to(built, digits_task, host, tmp_path)
+    channel = [r for r in default_recipes(space, host.catalogue) if r.prune.strategy == "channel"]
+    assert len(channel) == 6 and all(r.prune.params["prune_heads"] is False for r in channel)
 
 
 # --- seeded samplers -----------------------------------------------------------------------------
