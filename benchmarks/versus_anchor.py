@@ -63,6 +63,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="search with early stopping off, to measure what its rules cost the front "
                              "(recorded as versus_anchor_<task>_no-early-stopping.json)")
+    parser.add_argument("--sampler-seed", type=int, default=None,
+                        help="seed the search's sampler apart from --seed: the data, the baseline, the grid and "
+                             "every trial's training stay the same, so runs that differ only here show how much "
+                             "a result owes to the sampler's luck "
+                             "(recorded as versus_anchor_<task>_sampler-seed-<N>.json)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the grid's files and the search's run directory (default: a temp folder)")
     add_common_args(parser)
@@ -77,7 +82,8 @@ def parse_args() -> argparse.Namespace:
 def search_config(args: argparse.Namespace) -> dict:
     config = {"task": {"name": args.task}, "search_space": "default",
               "objectives": ["accuracy", "size_mb", "latency_ms"], "constraints": {"accuracy_drop": {"max": 1.0}},
-              "budget": {"n_trials": args.trials, "timeout": args.timeout}, "sampler": {"name": "tpe"},
+              "budget": {"n_trials": args.trials, "timeout": args.timeout},
+              "sampler": {"name": "tpe", **({} if args.sampler_seed is None else {"seed": args.sampler_seed})},
               "seed": args.seed, "latency": SMOKE_LATENCY if args.smoke else FULL_LATENCY}
     if args.smoke:
         config["report"] = {"importance": False, "refresh_s": None}
@@ -220,6 +226,7 @@ def main() -> int:
                                                            accuracy_floor(result.config, base["accuracy"]))
 
     record = {**header("versus_anchor"), "smoke": args.smoke, "task": args.task, "seed": args.seed,
+              "sampler_seed": args.sampler_seed,
               "settings": {"grid": {"ratios": args.grid_ratios, "epochs": args.grid_epochs, "kd": list(KD),
                                     "int8": list(INT8), "lr": LR, "batch_size": BATCH_SIZE,
                                     "temperature": TEMPERATURE, "alpha": ALPHA,
@@ -234,7 +241,8 @@ def main() -> int:
                    "finished_at": t.finished_at,
                    **(gains(t.metrics, base) if t.state == "COMPLETE" else {})} for t in searched]},
               "summary": summary, "goals": GOALS, "verdicts": goals, "passed": passed}
-    variant = "_no-early-stopping" if args.no_early_stopping else ""
+    variant = ("_no-early-stopping" if args.no_early_stopping else "") + (
+        "" if args.sampler_seed is None else f"_sampler-seed-{args.sampler_seed}")
     dest = write_record(record, args.results, f"versus_anchor_{args.task}{variant}.json")
 
     print_rows(f"anchor grid ({len(grid)} points, accuracy_drop against the search's baseline)",

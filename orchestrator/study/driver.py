@@ -41,16 +41,21 @@ class SearchOutcome:
     interrupted: bool = False
 
 
+def sampler_seed(config: RunConfig) -> int:
+    """The seed of the sampler's proposals: ``sampler.seed``, else the run's."""
+    return config.seed if config.sampler.seed is None else config.sampler.seed
+
+
 def open_study(config: RunConfig, run_dir: RunDir) -> optuna.Study:
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(storage=make_storage(config.execution, run_dir),
                                 study_name=study_name(config.execution, run_dir),
-                                sampler=make_sampler(config.sampler, config.seed),
+                                sampler=make_sampler(config.sampler, sampler_seed(config)),
                                 directions=[o.direction for o in config.objectives], load_if_exists=True)
     if config.execution.storage is not None:
         claim(study, run_dir)
     if study.trials:  # a resumed session continues the sampler's random stream instead of replaying it
-        study.sampler = make_sampler(config.sampler, config.seed + len(study.trials))
+        study.sampler = make_sampler(config.sampler, sampler_seed(config) + len(study.trials))
     return study
 
 
@@ -125,7 +130,7 @@ class Driver:
                 recorded = bool(finished)
 
     def _submit(self, study: optuna.Study) -> None:
-        trial, recipe = ask_recipe(study, self.space, self.host.catalogue, self.config.seed,
+        trial, recipe = ask_recipe(study, self.space, self.host.catalogue, sampler_seed(self.config),
                                    self.config.sampler.skip_repeats)
         self._in_flight[trial.number] = trial
         recipe.seed = self.config.seed + trial.number

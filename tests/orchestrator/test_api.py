@@ -258,6 +258,27 @@ def test_a_resumed_run_samples_new_recipes_rather_than_replaying_old_ones(tmp_pa
     assert recipes(second.trials[k + 2:k + 4]) != recipes(first.trials[k:k + 2])
 
 
+def test_a_sampler_seed_of_its_own_proposes_other_recipes_from_the_same_start(tmp_path):
+    k = enqueued_in_quick()
+    config = quick_config(budget={"n_trials": k + 3}, sampler={"name": "random"})
+    first = orchestrator.search(config, out=tmp_path / "a", progress=False)
+    other = orchestrator.search(dict(config, sampler={"name": "random", "seed": 7}), out=tmp_path / "b",
+                                progress=False)
+    same = orchestrator.search(dict(config, sampler={"name": "random", "seed": 0}), out=tmp_path / "c",
+                               progress=False)
+
+    def recipes(trials):
+        return [t.recipe for t in trials]
+
+    # the enqueued first trials and every trial's seed follow the run's seed: they train alike
+    assert recipes(other.trials[:k]) == recipes(first.trials[:k])
+    assert [t.recipe["seed"] for t in other.trials] == [t.recipe["seed"] for t in first.trials]
+    assert other.baseline["size_mb"] == first.baseline["size_mb"]
+    # the sampled ones follow the sampler's seed, which defaults to the run's
+    assert recipes(other.trials[k:]) != recipes(first.trials[k:])
+    assert recipes(same.trials) == recipes(first.trials)
+
+
 def test_a_changed_search_space_on_resume_is_refused(tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"stages": {"train": {"none": {"epochs": [0, 1]}}}}))
