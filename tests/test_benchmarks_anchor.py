@@ -28,7 +28,8 @@ def smoke_runs(tmp_path_factory):
 
 def test_each_smoke_run_writes_its_record_and_says_it_is_a_smoke_run(smoke_runs):
     procs, records = smoke_runs
-    assert set(records) == {"mnist1d", "digits", "tiny-text", "mnist1d_no-early-stopping"}
+    assert set(records) == {"mnist1d", "digits", "tiny-text", "mnist1d_no-early-stopping", "mnist1d_sampler-seed-1",
+                            "mnist1d_sampler-seed-2", "digits_sampler-seed-1", "digits_sampler-seed-2"}
     for name, path in records.items():
         record = json.loads(path.read_text())
         assert record["smoke"] is True and name.startswith(record["task"])
@@ -80,3 +81,19 @@ def test_the_run_without_early_stopping_replays_the_rules_over_its_curves(smoke_
     for row in rows:
         assert 0 <= row["stopped_on_front"] <= row["stopped_feasible"] <= row["stopped"]
         assert 0 <= row["epochs_saved"] <= row["epochs_trained"]
+
+
+def test_a_run_with_a_sampler_seed_of_its_own_starts_where_the_run_seed_does(smoke_runs):
+    """The same grid and enqueued first trials on the same baseline, and the sampler's seed recorded."""
+    records = {name: json.loads(smoke_runs[1][name].read_text())
+               for name in ("digits", "digits_sampler-seed-1", "digits_sampler-seed-2")}
+    default = records["digits"]
+    assert default["sampler_seed"] is None and default["settings"]["search"]["sampler"]["seed"] is None
+    for n in (1, 2):
+        record = records[f"digits_sampler-seed-{n}"]
+        assert record["sampler_seed"] == n and record["settings"]["search"]["sampler"]["seed"] == n
+        assert record["seed"] == default["seed"]
+        assert [p["config"] for p in record["grid"]] == [p["config"] for p in default["grid"]]
+        assert record["baseline"]["search"]["accuracy"] == default["baseline"]["search"]["accuracy"]
+        # a smoke search's few trials are all enqueued ones: the same recipes with the same seeds
+        assert [t["recipe"] for t in record["search"]["trials"]] == [t["recipe"] for t in default["search"]["trials"]]
