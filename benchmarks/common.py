@@ -1,5 +1,5 @@
 """What every benchmark script shares: its command-line options for a smoke run and for where the
-record goes, and the record's header (command, date, machine and versions)."""
+record goes, and the record's header (command, commit, date, machine and versions)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,26 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def header(name: str) -> dict:
-    """The record's first fields: which benchmark, the exact command, when, and on what."""
+    """The record's first fields: which benchmark, the exact command, at which commit, when, and on what."""
     from orchestrator.report.facts import environment
 
     return {"benchmark": name, "command": "python " + shlex.join([_script(), *sys.argv[1:]]),
-            "date": time.strftime("%Y-%m-%d"), **environment()}
+            "commit": _commit(), "date": time.strftime("%Y-%m-%d"), **environment()}
+
+
+def _commit() -> str | None:
+    """The checkout's commit, with ``+changes`` when tracked files differ from it; None outside git."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
 
 
 def write_record(record: dict, results: Path, filename: str) -> Path:

@@ -42,9 +42,10 @@ class Strategy(ABC):
         return None
 
     def defaults_for(self, model: nn.Module) -> Mapping[str, Any]:
-        """The sensible setting for ``model`` (the baseline), enqueued in the first trials:
-        ``defaults`` unless the model's layout calls for another (whole attention heads removed
-        from a transformer, say)."""
+        """The sensible setting for ``model``, enqueued in the first trials: ``defaults`` unless the
+        model's layout calls for another (whole attention heads removed from a transformer, say);
+        keys left out keep their ``defaults``. Called once per run on the baseline itself, as
+        ``applicable`` is, and only when that said the strategy applies: read it, never change it."""
         return self.defaults
 
     def describe(self, params: Mapping[str, Any]) -> str:

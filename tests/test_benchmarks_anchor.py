@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 
 import pytest
 
@@ -34,6 +35,7 @@ def test_each_smoke_run_writes_its_record_and_says_it_is_a_smoke_run(smoke_runs)
         record = json.loads(path.read_text())
         assert record["smoke"] is True and name.startswith(record["task"])
         assert "benchmarks/versus_anchor.py" in record["command"] and record["machine"]["cores"] >= 1
+        assert record["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+changes)?", record["commit"])
     assert all("SMOKE" in p.stdout and "anchor grid" in p.stdout for p in procs)
 
 

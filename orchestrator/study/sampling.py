@@ -90,7 +90,7 @@ def _chain(space: SearchSpace, catalogue: Catalogue, prune: tuple[StageChoice, S
 
 def _with_defaults(space: SearchSpace, catalogue: Catalogue, stage: str, name: str, **fixed: Any) -> StageChoice:
     strategy = catalogue.family(STAGES[stage])[name]
-    defaults = space.defaults.get((stage, name), strategy.defaults)  # for the model, once the space knows it
+    defaults = {**strategy.defaults, **space.defaults.get((stage, name), {})}  # for the model, once known
     params = {}
     for p, param in space.stages[stage][name].items():
         value = fixed.get(p, defaults.get(p))  # None: the strategy sets no default

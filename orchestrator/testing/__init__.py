@@ -80,9 +80,10 @@ strategy that declines the model fails them with its reason (choose a ``task`` i
     distribution without a warning (choices are None, bool, int, float or str).
 ``test_defaults_lie_inside_the_space``
     Every ``defaults`` entry names a declared parameter and lies inside its range or choices.
-``test_defaults_for_each_model_lie_inside_the_space[zoo_task]``
-    ``defaults_for(model)``, on each zoo model, names declared parameters with values inside their
-    ranges or choices.
+``test_defaults_for_each_model_lie_inside_the_space_and_run[zoo_task]``
+    On each zoo model the strategy applies to, what ``defaults_for(model)`` sets apart from
+    ``defaults`` names declared parameters with values inside their ranges or choices, runs on
+    that model (on top of ``params``) and meets the family's contract below.
 ``test_strength_names_a_numeric_parameter``
     A declared ``strength`` names a declared parameter with numeric values (a range, or a list of
     numbers), along which the enqueued chain is tried lighter and stronger.

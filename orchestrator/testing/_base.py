@@ -312,17 +312,36 @@ class StrategyContract:
             assert strategy.space[pname].contains(value), (
                 f"defaults['{pname}'] = {value!r} is outside the declared {describe(strategy.space[pname])}")
 
-    def test_defaults_for_each_model_lie_inside_the_space(self, strategy: Strategy, zoo_task: Task,
-                                                         seed: int) -> None:
-        _, baseline = trained(zoo_task, seed)
+    def test_defaults_for_each_model_lie_inside_the_space_and_run(self, strategy: Strategy, params: Mapping[str, Any],
+                                                                 zoo_task: Task, seed: int, tmp_path: Path) -> None:
+        """On each zoo model the strategy applies to, as a run asks it of the baseline: what it sets
+        apart from ``defaults`` is declared, inside the space, and runs on that model (on top of
+        ``params``)."""
+        data, baseline = trained(zoo_task, seed)
+        bench = Bench(zoo_task, data, baseline, seed, tmp_path / "trial")
+        model = self.prepare_model(bench)
+        ctx = self.context(strategy, bench)
+        if strategy.applicable(model, ctx) is not None:
+            return  # a run leaves the strategy out before it asks
         defaults = strategy.defaults_for(copy.deepcopy(baseline.model))
         assert isinstance(defaults, Mapping), f"defaults_for() must return a mapping, not {type(defaults).__name__}"
         on = f"defaults_for() on the {zoo_task.params} model"
-        for pname, value in defaults.items():
+        # what it sets apart from ``defaults`` (those are test_defaults_lie_inside_the_space's)
+        changed = {p: v for p, v in defaults.items() if p not in strategy.defaults or strategy.defaults[p] != v}
+        for pname, value in changed.items():
             assert pname in strategy.space, (f"{on} names no declared parameter '{pname}' "
                                              f"(space: {sorted(strategy.space)})")
             assert strategy.space[pname].contains(value), (
                 f"{on}: '{pname}' = {value!r} is outside the declared {describe(strategy.space[pname])}")
+        if not changed:
+            return
+        before = copy.deepcopy(model)
+        try:
+            outcome = self.execute(strategy, model, ctx, {**params, **changed}, bench)
+        except Exception as exc:
+            raise AssertionError(f"{on} sets {changed}, and with it {self.family} '{strategy.name}' raised "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        self.check_outcome(strategy, outcome, bench, before)
 
     def test_strength_names_a_numeric_parameter(self, strategy: Strategy) -> None:
         if strategy.strength is None:

@@ -470,10 +470,15 @@ class _DigitsWithAttention(nn.Module):
         return self.classifier(self.attention(x, x, x, need_weights=False)[0][:, 0])
 
 
-@pytest.mark.parametrize("model", ["cnn", "multihead-attention"])
+@pytest.mark.parametrize("model", ["cnn", "multihead-attention", "one-head"])
 def test_default_recipes_narrow_channels_where_heads_cannot_go(model, host, tmp_path, digits_task):
-    built = digits_task.build_model() if model == "cnn" else _DigitsWithAttention()
-    space = _restricted_to(built, digits_task, host, tmp_path)
+    """A one-head layer keeps its head, and caps every layer's share of heads removed at none."""
+    from orchestrator_plugins.tasks.tiny_text import TinyTextTask
+
+    task = TinyTextTask(num_samples=200, hidden=32, heads=1) if model == "one-head" else digits_task
+    built = {"cnn": digits_task.build_model, "multihead-attention": _DigitsWithAttention,
+             "one-head": task.build_model}[model]()
+    space = _restricted_to(built, task, host, tmp_path)
     channel = [r for r in default_recipes(space, host.catalogue) if r.prune.strategy == "channel"]
     assert len(channel) == 6 and all(r.prune.params["prune_heads"] is False for r in channel)
 

@@ -21,7 +21,7 @@ BROKEN = textwrap.dedent('''
     from torch import nn
     from torch.nn.utils import parametrize
 
-    from orchestrator.params import Float, Int
+    from orchestrator.params import Choice, Float, Int
     from orchestrator.strategies import Distiller, Pruner, Quantizer, Scorer
     from orchestrator.testing import DistillerContract, PrunerContract, QuantizerContract, ScorerContract
     from orchestrator.training import fit
@@ -79,6 +79,22 @@ BROKEN = textwrap.dedent('''
         def prune(self, model, scores, ctx, params):
             if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
                 raise RuntimeError("no BatchNorm2d")
+            return model
+
+
+    class RecommendsWhatFails(Pruner):
+        """Sets, for a model without convolutions, the one setting under which it raises."""
+        name = "contract-recommends"
+        needs_scores = False
+        space = {"hard": Choice([False, True])}
+        defaults = {"hard": False}
+
+        def defaults_for(self, model):
+            return self.defaults if any(isinstance(m, nn.Conv2d) for m in model.modules()) else {"hard": True}
+
+        def prune(self, model, scores, ctx, params):
+            if params["hard"]:
+                raise RuntimeError("hard pruning is broken")
             return model
 
 
@@ -210,6 +226,16 @@ BROKEN = textwrap.dedent('''
             return False
 
 
+    class TestRecommendsWhatFails(PrunerContract):
+        @pytest.fixture
+        def strategy(self):
+            return RecommendsWhatFails()
+
+        @pytest.fixture
+        def prunes(self):
+            return False
+
+
     class TestKeepsMasks(PrunerContract):
         @pytest.fixture
         def strategy(self):
@@ -257,6 +283,9 @@ RUNS = {
     "TestUnpicklable": (["test_survives", "test_scores"], {"test_survives_the_trip_to_a_worker"}),
     "TestWantsBatchNorm": (["test_applicable_is_honest", "test_pruned_model"],
                            {"test_applicable_is_honest[mlp]", "test_applicable_is_honest[encoder]"}),
+    "TestRecommendsWhatFails": (["test_defaults_for", "test_applicable_is_honest"],
+                                {"test_defaults_for_each_model_lie_inside_the_space_and_run[mlp]",
+                                 "test_defaults_for_each_model_lie_inside_the_space_and_run[encoder]"}),
     "TestKeepsMasks": (["test_pruned_model", "test_model_runs"],
                        {"test_pruned_model_keeps_its_output_shape_with_no_more_weights"}),
     "TestZeroes": (["test_training_after", "test_pruned_model"],
@@ -274,6 +303,8 @@ MESSAGES = {
     "TestKeepsMasks::test_pruned_model_keeps_its_output_shape_with_no_more_weights": "left parametrizations",
     "TestZeroes::test_training_after_it_cannot_regrow_pruned_weights": "training regrew pruned weights",
     "TestWantsBatchNorm::test_applicable_is_honest[mlp]": "runs on the mlp model, but it raised RuntimeError",
+    "TestRecommendsWhatFails::test_defaults_for_each_model_lie_inside_the_space_and_run[mlp]":
+        "sets {'hard': True}, and with it pruner 'contract-recommends' raised RuntimeError",
     "TestTeacherInTrainMode::test_leaves_its_inputs_unchanged": "ctx.teacher (the baseline)",
     "TestOverclaiming::test_file_holds_at_least_min_bytes_per_weight": "min_bytes_per_weight=8.0 promises",
     "TestUnpicklable::test_survives_the_trip_to_a_worker": "cannot be pickled for a Ray worker",
