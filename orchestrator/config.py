@@ -12,6 +12,10 @@ from orchestrator.errors import ConfigError, did_you_mean
 from orchestrator.metric_names import METRICS
 
 
+#: the largest seed NumPy (and so Optuna's samplers) accepts
+MAX_SEED = 2**32 - 1
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,8 +82,8 @@ class SamplerConfig(_Strict):
                                "tabular benchmark it settled on its first feasible recipes too early "
                                "(docs/benchmarks.md).")
     population_size: int = Field(default=16, ge=2, description="NSGA-II population size.")
-    seed: int | None = Field(default=None, ge=0, description="Seeds the sampler's proposals; default: the "
-                                "run's `seed`. Another value searches differently from the same data, "
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Seeds the sampler's proposals; "
+                                "default: the run's `seed`. Another value searches differently from the same data, "
                                 "baseline and trial seeds (the enqueued first trials train alike), so runs "
                                 "that differ only here show how much a result owes to the sampler's luck.")
     skip_repeats: bool = Field(default=True, description="A recipe already measured or running (the same "
@@ -179,8 +183,8 @@ class RunConfig(_Strict):
     constraints: dict[str, Bound] = Field(default_factory=dict, description="Bounds on any metric, by name.")
     budget: Budget = Field(default_factory=Budget, description="How many trials, for how long.")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="The Optuna sampler.")
-    seed: int = Field(default=0, description="Seeds the baseline, every trial's training, and the sampler "
-                      "unless `sampler.seed` is set.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seeds the baseline, every trial's training, "
+                      "and the sampler unless `sampler.seed` is set.")
     latency: LatencyConfig = Field(default_factory=LatencyConfig, description="Runtime and latency measurement.")
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig, description="Where trials run.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig,

@@ -22,7 +22,7 @@ from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
 from orchestrator.study.pareto import constraint_violations, hypervolume, pareto_front, reference
 from orchestrator.study.repeats import REPEAT, ask_recipe
-from orchestrator.study.samplers import make_sampler
+from orchestrator.study.samplers import derived_seed, make_sampler
 from orchestrator.study.storage import claim, make_storage, study_name
 from orchestrator.study.sampling import default_recipes, recipe_params
 from orchestrator.spaces import SearchSpace
@@ -55,7 +55,7 @@ def open_study(config: RunConfig, run_dir: RunDir) -> optuna.Study:
     if config.execution.storage is not None:
         claim(study, run_dir)
     if study.trials:  # a resumed session continues the sampler's random stream instead of replaying it
-        study.sampler = make_sampler(config.sampler, sampler_seed(config) + len(study.trials))
+        study.sampler = make_sampler(config.sampler, derived_seed(sampler_seed(config), len(study.trials)))
     return study
 
 

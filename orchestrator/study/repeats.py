@@ -8,8 +8,8 @@ best (on the tabular benchmark TPE visited 48-64 distinct recipes in 256 evaluat
 
 The proposal set aside is told to Optuna as failed, with the user attribute ``repeat`` naming the
 trial it repeats: samplers learn nothing from a failed trial, and it counts neither against the
-budget nor in the results. Its replacement comes from a random sampler seeded from the trial
-number, so a run stays reproducible. After ``MAX_REDRAWS`` proposals in a row were set aside, the
+budget nor in the results. Its replacement comes from a random sampler seeded from the sampler's
+seed and the trial number, so a run stays reproducible. After ``MAX_REDRAWS`` proposals in a row were set aside, the
 space is as good as exhausted and the next draw runs as it is, repeat or not.
 """
 
@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import Recipe
 from orchestrator.spaces import SearchSpace
+from orchestrator.study.samplers import derived_seed
 from orchestrator.study.sampling import sample_recipe
 
 #: The user attribute of a proposal set aside: the number of the trial it repeats.
@@ -62,7 +63,7 @@ def ask_recipe(study: optuna.Study, space: SearchSpace, catalogue: Catalogue, se
                 break
             trial.set_user_attr(REPEAT, earlier)
             study.tell(trial, state=TrialState.FAIL)
-            study.sampler = optuna.samplers.RandomSampler(seed=seed + trial.number)
+            study.sampler = optuna.samplers.RandomSampler(seed=derived_seed(seed, trial.number))
             trial = study.ask()
             recipe = sample_recipe(trial, space, catalogue)
     finally:

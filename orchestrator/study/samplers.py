@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import optuna
 
 from orchestrator.config import SamplerConfig
+
+
+def derived_seed(seed: int, n: int) -> int:
+    """The seed of a run's n-th derived random stream (a resumed session's sampler, the redraw of a
+    repeated proposal at trial n). ``seed + n`` would make them the streams of the runs seeded
+    seed + 1, seed + 2, ..., one step apart; these are independent of every other seed's."""
+    return int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
 
 def make_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
     if cfg.name == "tpe":

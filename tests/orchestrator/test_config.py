@@ -241,6 +241,13 @@ def test_dump_config_writes_every_default_explicitly():
     assert "search_space: default" in text
 
 
+@pytest.mark.parametrize("source, field", [({"seed": -1}, "seed"), ({"seed": 2**32}, "seed"),
+                                           ({"sampler": {"seed": -3}}, "sampler.seed")])
+def test_a_seed_numpy_cannot_take_is_refused_by_name(source, field):
+    with pytest.raises(ConfigError, match=rf"{field}\b"):
+        load_config({"task": "digits", **source})
+
+
 @pytest.mark.parametrize("bound", [float("inf"), float("nan")])
 def test_constraint_bounds_must_be_finite(bound):
     with pytest.raises(ConfigError, match="constraints.size_mb.max"):

@@ -517,6 +517,15 @@ def test_different_seeds_give_different_recipes(space, host):
     assert _run("random", 1, space, host.catalogue) != _run("random", 2, space, host.catalogue)
 
 
+def test_derived_seeds_of_neighbouring_run_seeds_do_not_coincide():
+    """With ``seed + n``, run seed 1's stream at step 40 was run seed 2's at step 39."""
+    from orchestrator.study.samplers import derived_seed
+
+    derived = {seed: [derived_seed(seed, n) for n in range(200)] for seed in (0, 1, 2)}
+    assert len(set().union(*map(set, derived.values()))) == 600
+    assert derived[1] == [derived_seed(1, n) for n in range(200)]  # and reproducible
+
+
 @pytest.mark.parametrize("sampler_name, kind", [("tpe", optuna.samplers.TPESampler),
                                                 ("nsga2", optuna.samplers.NSGAIISampler),
                                                 ("random", optuna.samplers.RandomSampler)])
