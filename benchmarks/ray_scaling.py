@@ -122,7 +122,8 @@ def main() -> int:
     print(json.dumps(summary, indent=2))
     for r in (one, two):
         split = ", ".join(f"{k} {v:.1f} s" for k, v in r["work_split_s"].items())
-        print(f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}: {r['work_s']:.1f} s inside the recipes: {split}")
+        workers = f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}"
+        print(f"{workers}: {r['work_s']:.1f} s inside the recipes: {split}")
     word, code = verdict(passed, args.smoke)
     print(f"{word}: results in {dest}")
     return code

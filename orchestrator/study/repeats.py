@@ -9,8 +9,8 @@ best (on the tabular benchmark TPE visited 48-64 distinct recipes in 256 evaluat
 The proposal set aside is told to Optuna as failed, with the user attribute ``repeat`` naming the
 trial it repeats: samplers learn nothing from a failed trial, and it counts neither against the
 budget nor in the results. Its replacement comes from a random sampler seeded from the sampler's
-seed and the trial number, so a run stays reproducible. After ``MAX_REDRAWS`` proposals in a row were set aside, the
-space is as good as exhausted and the next draw runs as it is, repeat or not.
+seed and the trial number, so a run stays reproducible. After ``MAX_REDRAWS`` proposals in a row
+were set aside, the space is as good as exhausted and the next draw runs as it is, repeat or not.
 """
 
 from __future__ import annotations
