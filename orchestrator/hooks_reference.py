@@ -59,7 +59,8 @@ CONTRACTS = """## Strategy contracts
 
 Each strategy has a `name`, a `space` (parameter name → `Float`, `Int` or `Choice` from
 `orchestrator.params`), `defaults` (the sensible setting enqueued first; `defaults_for(model)`
-adapts it to the baseline's layout), an optional `strength`
+adapts it to the baseline's layout, and `space_for(model, space)` fixes a parameter that can make
+no difference on it to one value, so no trial is spent on it), an optional `strength`
 (the numeric parameter that sets how hard it works, e.g. a pruner's `ratio` or a distiller's
 `epochs`, along which the enqueued chain is tried a step lighter and stronger) and an
 `applicable(model, ctx)` check that returns None or the reason it cannot run. Every method

@@ -116,6 +116,17 @@ def narrow(param: Param, override: Any, where: str) -> Param:
     return Choice((override,))
 
 
+def within(inner: Any, outer: Param) -> bool:
+    """Whether ``inner`` is a Param that allows nothing ``outer`` does not: choices ``outer`` contains,
+    or a range inside the range, on its grid where it has one (another scale is fine)."""
+    if isinstance(inner, Choice):
+        return bool(inner.choices) and all(outer.contains(c) for c in inner.choices)
+    if not isinstance(inner, (Float, Int)) or type(inner) is not type(outer):
+        return False
+    on_grid = outer.step is None or inner.step is not None and round(inner.step / outer.step, 9).is_integer()
+    return outer.contains(inner.low) and outer.contains(inner.high) and on_grid
+
+
 def _number(value: Any, key: str, param: Param, where: str) -> Any:
     """Range bounds are numbers; YAML 1.1 reads ``1e-3`` as a string, so numeric strings are accepted."""
     if isinstance(value, str):

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 from orchestrator.errors import ConfigError, did_you_mean
-from orchestrator.params import Param, narrow
+from orchestrator.params import Param, describe, narrow, within
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE
 from orchestrator.strategies import STAGES
@@ -49,8 +49,9 @@ class SearchSpace:
 
     def restrict_to(self, model: Any, ctx: Any, catalogue: Catalogue) -> list[str]:
         """Drop the strategies that declare themselves inapplicable to ``model`` (the baseline), so
-        the sampler never spends a trial on them, and note the defaults of those that stay for this
-        model (what the first, enqueued trials use); return what was dropped, with the reasons."""
+        the sampler never spends a trial on them; narrow the parameters of those that stay to what
+        can matter on it (``Strategy.space_for``) and note their defaults for it (what the first,
+        enqueued trials use); return what was dropped, with the reasons."""
         dropped = []
         for stage, family in STAGES.items():
             for name in list(self.stages[stage]):
@@ -60,6 +61,7 @@ class SearchSpace:
                     del self.stages[stage][name]
                     dropped.append(f"{family} '{name}': {reason}")
                 elif strategy is not None:
+                    self.stages[stage][name] = narrowed_for(strategy, model, self.stages[stage][name])
                     self.defaults[(stage, name)] = strategy.defaults_for(model)
         if not [s for s in self.stages["score"] if s != NONE]:  # pruners that need a scorer go too
             for name in list(self.stages["prune"]):
@@ -72,6 +74,18 @@ class SearchSpace:
                                   f"applies to this model ({'; '.join(dropped)})")
         self.skipped += dropped
         return dropped
+
+
+def narrowed_for(strategy: Any, model: Any, params: dict[str, Param]) -> dict[str, Param]:
+    """``strategy.space_for(model, params)``, checked: the same parameters, none of them wider."""
+    narrowed = dict(strategy.space_for(model, dict(params)))
+    where = f"{strategy.family} '{strategy.name}': space_for()"
+    if set(narrowed) != set(params):
+        raise ConfigError(f"{where} must keep every parameter {sorted(params)}, not {sorted(narrowed)}")
+    for p, param in narrowed.items():
+        if not within(param, params[p]):
+            raise ConfigError(f"{where} widens '{p}' from {describe(params[p])} to {describe(param)}")
+    return narrowed
 
 
 def builtin_spaces() -> dict[str, str]:

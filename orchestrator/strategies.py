@@ -2,8 +2,8 @@
 
 A strategy is a small object with a ``name``, a hyper-parameter ``space`` declared as data
 (see :mod:`orchestrator.params`), ``defaults`` (the sensible single-technique setting that is
-enqueued first; ``defaults_for`` may adapt it to the model), an applicability check and one
-method that does the work. Strategies are
+enqueued first; ``defaults_for`` may adapt it to the model; ``space_for`` fixes what cannot
+matter on it), an applicability check and one method that does the work. Strategies are
 contributed by plugins through the ``orchestrator_register_*`` hooks.
 
 Every method receives a fresh copy of the model (the baseline is never mutated) and the
@@ -47,6 +47,14 @@ class Strategy(ABC):
         keys left out keep their ``defaults``. Called once per run on the baseline itself, as
         ``applicable`` is, and only when that said the strategy applies: read it, never change it."""
         return self.defaults
+
+    def space_for(self, model: nn.Module, space: Mapping[str, Param]) -> Mapping[str, Param]:
+        """``space`` (the strategy's parameters as the run's search space narrowed them) narrowed to
+        what can make a difference on ``model``: a parameter that does nothing on it, or only fails,
+        fixed to one value, so the sampler spends no trials on it (whole attention heads on a model
+        without any, say). Every key stays; a value may only narrow. Called once per run on the
+        baseline, as ``defaults_for`` is: read the model, never change it."""
+        return space
 
     def describe(self, params: Mapping[str, Any]) -> str:
         """The strategy with its parameters in words, for tables and reports."""

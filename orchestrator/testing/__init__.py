@@ -84,6 +84,10 @@ strategy that declines the model fails them with its reason (choose a ``task`` i
     On each zoo model the strategy applies to, what ``defaults_for(model)`` sets apart from
     ``defaults`` names declared parameters with values inside their ranges or choices, runs on
     that model (on top of ``params``) and meets the family's contract below.
+``test_space_for_each_model_narrows_the_space_and_holds_its_defaults[zoo_task]``
+    On each zoo model the strategy applies to, ``space_for(model, space)`` keeps every declared
+    parameter, widens none of them, leaves the model unchanged, and still holds the values
+    ``defaults_for(model)`` sets.
 ``test_strength_names_a_numeric_parameter``
     A declared ``strength`` names a declared parameter with numeric values (a range, or a list of
     numbers), along which the enqueued chain is tried lighter and stronger.

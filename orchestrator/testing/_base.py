@@ -343,6 +343,40 @@ class StrategyContract:
                                  f"{type(exc).__name__}: {exc}") from exc
         self.check_outcome(strategy, outcome, bench, before)
 
+    def test_space_for_each_model_narrows_the_space_and_holds_its_defaults(self, strategy: Strategy,
+                                                                          zoo_task: Task, seed: int,
+                                                                          tmp_path: Path) -> None:
+        """On each zoo model the strategy applies to, as a run asks it of the baseline: ``space_for``
+        keeps every declared parameter, widens none, leaves the model as it was, and still holds
+        what ``defaults_for`` sets for that model (the enqueued trials would otherwise take the
+        nearest value it allows)."""
+        from orchestrator.errors import ConfigError
+        from orchestrator.spaces import narrowed_for
+
+        try:
+            for param in strategy.space.values():
+                param.distribution()
+        except Exception:
+            return  # test_space_builds_optuna_distributions names that fault
+        data, baseline = trained(zoo_task, seed)
+        bench = Bench(zoo_task, data, baseline, seed, tmp_path / "trial")
+        if strategy.applicable(self.prepare_model(bench), self.context(strategy, bench)) is not None:
+            return  # a run leaves the strategy out before it asks
+        model = copy.deepcopy(baseline.model)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        try:
+            space = narrowed_for(strategy, model, dict(strategy.space))
+        except ConfigError as exc:
+            raise AssertionError(f"on the {zoo_task.params} model: {exc}") from None
+        after = model.state_dict()
+        assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before), (
+            f"space_for() changed the {zoo_task.params} model; read it, never change it")
+        for pname, value in {**strategy.defaults, **strategy.defaults_for(model)}.items():
+            if pname in space:
+                assert space[pname].contains(value), (
+                    f"on the {zoo_task.params} model, defaults_for() sets '{pname}' = {value!r}, which "
+                    f"space_for() leaves out: {describe(space[pname])}")
+
     def test_strength_names_a_numeric_parameter(self, strategy: Strategy) -> None:
         if strategy.strength is None:
             return

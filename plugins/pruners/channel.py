@@ -23,7 +23,7 @@ from torch_pruning.pruner import function
 
 from orchestrator import hookimpl
 from orchestrator.errors import InapplicableError
-from orchestrator.params import Choice, Float
+from orchestrator.params import Choice, Float, Param
 from orchestrator.strategies import Pruner, Scores
 from orchestrator.tracing import traced_forward
 
@@ -101,6 +101,12 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
     return heads
 
 
+def _heads_can_go(heads: dict[nn.Module, int]) -> bool:
+    """Whether whole heads can be removed: there are some, none of ``nn.MultiheadAttention`` (which
+    ties its head width to the embedding width)."""
+    return bool(heads) and not any(isinstance(m, nn.MultiheadAttention) for m in heads)
+
+
 def _sync_bert_attention(model: nn.Module, num_heads: dict[nn.Module, int]) -> None:
     """BERT-style blocks keep their head count and width in attributes; match them to the new shapes."""
     for m in model.modules():
@@ -132,7 +138,7 @@ def build_metapruner(model: nn.Module, scores: Scores | None, example: torch.Ten
     call :func:`sync_attention` after each ``step()``."""
     heads = attention_heads(model)
     by_heads = prune_heads and bool(heads)
-    if by_heads and any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+    if by_heads and not _heads_can_go(heads):
         raise InapplicableError("nn.MultiheadAttention ties its head width to the embedding width, so whole "
                                 "heads cannot be removed; use prune_heads: false to narrow every head")
     # Torch-Pruning removes ceil(ratio x heads) heads of each layer: cap the ratio so one stays
@@ -171,6 +177,13 @@ class ChannelPruner(Pruner):
             return "the model has no convolution or linear layer"
         return None
 
+    def space_for(self, model: nn.Module, space: Mapping[str, Param]) -> Mapping[str, Param]:
+        # whole heads: nothing to remove on a model without any, and nn.MultiheadAttention's cannot go
+        heads = space.get("prune_heads")
+        if heads is not None and heads.contains(False) and not _heads_can_go(attention_heads(model)):
+            return {**space, "prune_heads": Choice([False])}
+        return space
+
     def defaults_for(self, model: nn.Module) -> Mapping[str, Any]:
         # Whole heads where they can go (BERT-style blocks of two heads or more; a one-head layer caps
         # every layer's head ratio at 0): ONNX Runtime runs a model with fewer heads far faster than one
@@ -178,7 +191,7 @@ class ChannelPruner(Pruner):
         # 14 epochs of distillation, static int8 (2 cores, batch 256, one thread): 3.66 ms with whole
         # heads removed, 6.18 ms with every head narrowed (docs/strategies.md).
         heads = attention_heads(model)
-        if heads and min(heads.values()) > 1 and not any(isinstance(m, nn.MultiheadAttention) for m in heads):
+        if _heads_can_go(heads) and min(heads.values()) > 1:
             return {"prune_heads": True}  # the other parameters keep their defaults
         return self.defaults
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError
-from orchestrator.params import Choice, Float, Int, default_value, describe, narrow, nearest, step
+from orchestrator.params import Choice, Float, Int, default_value, describe, narrow, nearest, step, within
 
 WHERE = "search space 'mine': stages.prune.channel.ratio"
 
@@ -89,6 +89,25 @@ def test_narrow_with_a_scalar_fixes_the_value():
 
 def test_narrowing_to_the_declared_range_itself_is_allowed():
     assert narrow(Float(0.05, 0.9), {"low": 0.05, "high": 0.9}, WHERE) == Float(0.05, 0.9)
+
+
+@pytest.mark.parametrize("inner, outer, inside", [
+    (Choice([False]), Choice([False, True]), True),
+    (Choice([1]), Choice([True, False]), False),  # True == 1, but not the same choice
+    (Choice([0.2, 0.4]), Float(0.1, 0.9), True),
+    (Choice([0.95]), Float(0.1, 0.9), False),
+    (Float(0.2, 0.5, log=True), Float(0.1, 0.9), True),
+    (Float(0.0, 0.5), Float(0.1, 0.9), False),
+    (Int(2, 4), Int(1, 8), True),
+    (Int(2, 4), Int(0, 8, step=2), False),  # 3 is off the grid
+    (Int(2, 6, step=4), Int(0, 8, step=2), True),
+    (Int(2, 4), Float(1, 8), False),
+    (Float(0.2, 0.5), Choice([0.2, 0.5]), False),
+])
+def test_within_says_whether_a_narrowing_allows_nothing_new(inner, outer, inside):
+    assert within(inner, outer) is inside
+    if inside:  # every narrowing a search space may write is within its declared parameter
+        assert within(outer, outer)
 
 
 @pytest.mark.parametrize("override, words", [

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from orchestrator.config import SamplerConfig
-from orchestrator.params import Choice
+from orchestrator.errors import ConfigError
+from orchestrator.params import Choice, Float
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import builtin_spaces, resolve_space
 from orchestrator.study.samplers import make_sampler
@@ -481,6 +482,50 @@ def test_default_recipes_narrow_channels_where_heads_cannot_go(model, host, tmp_
     space = _restricted_to(built, task, host, tmp_path)
     channel = [r for r in default_recipes(space, host.catalogue) if r.prune.strategy == "channel"]
     assert len(channel) == 6 and all(r.prune.params["prune_heads"] is False for r in channel)
+
+
+def _sampled(space, catalogue, n: int = 60) -> list[Recipe]:
+    study = _study(optuna.samplers.RandomSampler(seed=0))
+    recipes = []
+    for _ in range(n):
+        trial = study.ask()
+        recipes.append(sample_recipe(trial, space, catalogue))
+        study.tell(trial, _fake_values(recipes[-1]))
+    return recipes
+
+
+@pytest.mark.parametrize("model", ["cnn", "multihead-attention", "four-heads", "one-head"])
+def test_the_search_tries_whole_heads_only_where_there_are_heads_to_remove(model, host, tmp_path, digits_task):
+    """On a CNN whole heads change nothing, and nn.MultiheadAttention's cannot go: the restricted
+    space fixes prune_heads to false there, so no trial spends itself on it and no recipe says
+    "heads". BERT-style blocks keep both (with one head, true keeps the attention whole)."""
+    from orchestrator_plugins.tasks.tiny_text import TinyTextTask
+
+    task = TinyTextTask(num_samples=200, hidden=32, heads=4 if model == "four-heads" else 1) \
+        if model in ("four-heads", "one-head") else digits_task
+    built = _DigitsWithAttention() if model == "multihead-attention" else task.build_model()
+    space = _restricted_to(built, task, host, tmp_path)
+    choices = space.stages["prune"]["channel"]["prune_heads"].choices
+    channel = [r for r in _sampled(space, host.catalogue) if r.prune.strategy == "channel"]
+    assert channel
+    tried = {r.prune.params["prune_heads"] for r in channel}
+    pruner = host.catalogue.family("pruner")["channel"]
+    if model in ("cnn", "multihead-attention"):
+        assert choices == (False,) and tried == {False}
+        assert not any("heads" in pruner.describe(r.prune.params) for r in channel)
+    else:
+        assert choices == (False, True) and tried == {False, True}
+    assert resolve_space("default", host.catalogue).stages["prune"]["channel"]["prune_heads"].choices == (False, True)
+
+
+def test_a_space_for_that_widens_or_drops_a_parameter_is_refused_by_name(host, tmp_path, digits_task, monkeypatch):
+    pruner = host.catalogue.family("pruner")["channel"]
+    monkeypatch.setattr(type(pruner), "space_for", lambda self, model, space: {**space, "ratio": Float(0.0, 1.0)})
+    with pytest.raises(ConfigError, match=r"pruner 'channel': space_for\(\) widens 'ratio' from \[0.1, 0.8\]"):
+        _restricted_to(digits_task.build_model(), digits_task, host, tmp_path)
+    monkeypatch.setattr(type(pruner), "space_for", lambda self, model, space: {"ratio": space["ratio"]})
+    with pytest.raises(ConfigError, match=r"pruner 'channel': space_for\(\) must keep every parameter"):
+        _restricted_to(digits_task.build_model(), digits_task, host, tmp_path)
 
 
 # --- seeded samplers -----------------------------------------------------------------------------

@@ -98,6 +98,22 @@ BROKEN = textwrap.dedent('''
             return model
 
 
+    class NarrowsBadly(Pruner):
+        """Widens its range for a model with convolutions, and leaves out its own default elsewhere."""
+        name = "contract-narrows"
+        needs_scores = False
+        space = {"ratio": Float(0.1, 0.5)}
+        defaults = {"ratio": 0.3}
+
+        def space_for(self, model, space):
+            if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+                return {"ratio": Float(0.1, 0.9)}
+            return {"ratio": Choice([0.1])}
+
+        def prune(self, model, scores, ctx, params):
+            return model
+
+
     class Mask(nn.Module):
         def __init__(self, mask):
             super().__init__()
@@ -236,6 +252,20 @@ BROKEN = textwrap.dedent('''
             return False
 
 
+    class TestNarrowsBadly(PrunerContract):
+        @pytest.fixture
+        def strategy(self):
+            return NarrowsBadly()
+
+        @pytest.fixture
+        def params(self):
+            return {"ratio": 0.3}
+
+        @pytest.fixture
+        def prunes(self):
+            return False
+
+
     class TestKeepsMasks(PrunerContract):
         @pytest.fixture
         def strategy(self):
@@ -286,6 +316,10 @@ RUNS = {
     "TestRecommendsWhatFails": (["test_defaults_for", "test_applicable_is_honest"],
                                 {"test_defaults_for_each_model_lie_inside_the_space_and_run[mlp]",
                                  "test_defaults_for_each_model_lie_inside_the_space_and_run[encoder]"}),
+    "TestNarrowsBadly": (["test_space_for"],
+                         {"test_space_for_each_model_narrows_the_space_and_holds_its_defaults[cnn]",
+                          "test_space_for_each_model_narrows_the_space_and_holds_its_defaults[mlp]",
+                          "test_space_for_each_model_narrows_the_space_and_holds_its_defaults[encoder]"}),
     "TestKeepsMasks": (["test_pruned_model", "test_model_runs"],
                        {"test_pruned_model_keeps_its_output_shape_with_no_more_weights"}),
     "TestZeroes": (["test_training_after", "test_pruned_model"],
@@ -305,6 +339,10 @@ MESSAGES = {
     "TestWantsBatchNorm::test_applicable_is_honest[mlp]": "runs on the mlp model, but it raised RuntimeError",
     "TestRecommendsWhatFails::test_defaults_for_each_model_lie_inside_the_space_and_run[mlp]":
         "sets {'hard': True}, and with it pruner 'contract-recommends' raised RuntimeError",
+    "TestNarrowsBadly::test_space_for_each_model_narrows_the_space_and_holds_its_defaults[cnn]":
+        "pruner 'contract-narrows': space_for() widens 'ratio' from [0.1, 0.5] to [0.1, 0.9]",
+    "TestNarrowsBadly::test_space_for_each_model_narrows_the_space_and_holds_its_defaults[mlp]":
+        "defaults_for() sets 'ratio' = 0.3, which space_for() leaves out: {0.1}",
     "TestTeacherInTrainMode::test_leaves_its_inputs_unchanged": "ctx.teacher (the baseline)",
     "TestOverclaiming::test_file_holds_at_least_min_bytes_per_weight": "min_bytes_per_weight=8.0 promises",
     "TestUnpicklable::test_survives_the_trip_to_a_worker": "cannot be pickled for a Ray worker",
