@@ -31,7 +31,9 @@ def header(name: str) -> dict:
 
 
 def _commit() -> str | None:
-    """The checkout's commit, with ``+changes`` when tracked files differ from it; None outside git."""
+    """The checkout's commit, with ``+changes`` when tracked files other than the records in
+    ``benchmarks/results/`` differ from it (a run of several benchmarks rewrites those as it goes);
+    None outside git."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -39,7 +41,7 @@ def _commit() -> str | None:
 
     try:
         head = git("rev-parse", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+changes" if changed else "")
