@@ -103,15 +103,12 @@ def make_named_sampler(name: str, seed: int) -> Any:
 def new_study(table: Table, sampler: Any, storage: Any = None, defaults: bool = False) -> Any:
     import optuna
 
-    from orchestrator.study.sampling import default_recipes, recipe_params
+    from orchestrator.study.driver import enqueue_defaults
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, sampler=sampler, directions=[o.direction for o in table.objectives])
-    if defaults:  # as Driver._enqueue_defaults
-        for recipe in default_recipes(table.space, table.catalogue):
-            params = recipe_params(recipe, table.space, table.catalogue)
-            if params is not None:
-                study.enqueue_trial(params, skip_if_exists=True)
+    if defaults:
+        enqueue_defaults(study, table.space, table.catalogue)
     return study
 
 
@@ -123,19 +120,12 @@ def ask(study: Any, table: Table, seed: int = 0, skip_repeats: bool = True) -> t
 
 
 def tell(study: Any, trial: Any, recipe: Any, row: int, table: Table) -> None:
-    """As Driver._submit and Driver._tell: the recipe and result travel with the trial, a complete
-    one is told its constraints and objective values, anything else its state."""
-    from optuna.trial import TrialState
+    """As the driver tells a trial: the recipe travels with it (as ``Driver._submit`` sets it), then
+    the row's result."""
+    from orchestrator.study.driver import tell as tell_result
 
-    result = table.results[row]
     trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
-    trial.set_user_attr("result", table.rows[row])
-    if result.state == "COMPLETE":
-        for name, violation in result.constraints.items():
-            trial.set_constraint(name, violation)
-        study.tell(trial, [result.metrics[o.metric] for o in table.objectives])
-    else:
-        study.tell(trial, state=TrialState.PRUNED if result.state == "PRUNED" else TrialState.FAIL)
+    tell_result(study, trial, table.results[row], table.objectives)
 
 
 def search_table(table: Table, name: str, seed: int, n_trials: int) -> list[int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import re
 import shutil
@@ -191,14 +190,11 @@ def smoke_space(results: Path) -> Path:
 def measure_baseline(shared: Any, space: Any, workdir: Path) -> tuple[dict, dict, list[str]]:
     """As a run starts: the baseline's metrics, and the space without what cannot apply to it
     (the strategies left out, by stage, and why)."""
-    from orchestrator.api import _baseline_context, _measure_baseline
+    from orchestrator.api import measure_baseline as measure
     from orchestrator.rundir import RunDir
 
-    rd = RunDir(workdir)
-    baseline = _measure_baseline(rd, shared)
-    shared.baseline_accuracy = baseline["accuracy"]
     whole = resolved_stages(space)
-    reasons = space.restrict_to(shared.teacher, _baseline_context(shared, rd), shared.catalogue)
+    baseline, reasons = measure(RunDir(workdir), shared, space)
     left_out = {stage: sorted(set(whole[stage]) - set(space.stages[stage])) for stage in whole}
     return baseline, left_out, reasons
 
@@ -299,20 +295,14 @@ class Table:
         self.true_hypervolume = self.hypervolume(self.true_front)
 
     def _result(self, number: int, row: dict) -> Any:
-        """A row as the driver records it (Driver._check_values): a complete one needs finite
-        objectives, and carries its constraint violations and feasibility."""
+        """A row as the driver records it: a complete one needs finite objectives, and carries its
+        constraint violations and feasibility."""
         from orchestrator.results import TrialResult
-        from orchestrator.study.pareto import constraint_violations
+        from orchestrator.study.driver import check_values
 
         result = TrialResult(number=number, state=row["state"], recipe=row["recipe"], description=row["description"],
                              metrics=row["metrics"])
-        if result.state == "COMPLETE":
-            if not all(math.isfinite(result.metrics.get(o.metric, math.nan)) for o in self.objectives):
-                result.state = "FAIL"
-                return result
-            result.constraints = constraint_violations(result.metrics, self.constraints)
-            result.feasible = all(v <= 0 for v in result.constraints.values())
-        return result
+        return check_values(result, self.objectives, self.constraints)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -151,10 +151,9 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
     shared = SharedState(task=task, data=data, teacher=base.model, latency=config.latency, baseline_accuracy=None,
                          catalogue=host.catalogue, rewind_state=base.rewind_state, constraints=config.constraints,
                          meter=executor.meter)
-    baseline_metrics = _measure_baseline(rd, shared)
-    shared.baseline_accuracy = baseline_metrics["accuracy"]
-    for dropped in space.restrict_to(base.model, _baseline_context(shared, rd), host.catalogue):
-        log(f"left out of the search space, inapplicable to this model: {dropped}")
+    baseline_metrics, dropped = measure_baseline(rd, shared, space)
+    for reason in dropped:
+        log(f"left out of the search space, inapplicable to this model: {reason}")
     _check_same_space(rd, space)
 
     previous = rd.read_trials()
@@ -215,6 +214,16 @@ def _check_same_config(rd: RunDir, config: RunConfig) -> None:
 
         if searched(previous) != searched(config):
             raise UsageError(f"{rd.root} holds a run with a different config; choose another --out")
+
+
+def measure_baseline(rd: RunDir, shared: Any, space: Any) -> tuple[dict[str, float], list[str]]:
+    """As a run starts, before its first trial: the baseline's file measured (``rd.baseline_json``,
+    kept for a resumed session) and ``shared.baseline_accuracy`` set from it; then ``space``
+    restricted to the baseline (``SearchSpace.restrict_to``). Returns the baseline's metrics and the
+    strategies left out, with the reasons."""
+    metrics = _measure_baseline(rd, shared)
+    shared.baseline_accuracy = metrics["accuracy"]
+    return metrics, space.restrict_to(shared.teacher, _baseline_context(shared, rd), shared.catalogue)
 
 
 def _measure_baseline(rd: RunDir, shared: Any) -> dict[str, float]:

@@ -13,10 +13,10 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from orchestrator.config import RunConfig
+from orchestrator.config import Bound, Objective, RunConfig
 from orchestrator.executors.base import CANCELLED, Executor, TrialJob
 from orchestrator.interrupts import deferred
-from orchestrator.pluginmanager import PluginHost
+from orchestrator.pluginmanager import Catalogue, PluginHost
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.rundir import RunDir
@@ -65,6 +65,44 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state.is_finished() and not trial.user_attrs.get("interrupted") and REPEAT not in trial.user_attrs
 
 
+def enqueue_defaults(study: optuna.Study, space: SearchSpace, catalogue: Catalogue) -> None:
+    """Enqueue the default recipes (``default_recipes``) the space can express, marked as such."""
+    for recipe in default_recipes(space, catalogue):
+        params = recipe_params(recipe, space, catalogue)
+        if params is not None:
+            study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True}, skip_if_exists=True)
+
+
+def check_values(result: TrialResult, objectives: list[Objective], constraints: dict[str, Bound]) -> TrialResult:
+    """A COMPLETE result must have finite objectives (else it fails); its constraint violations and
+    feasibility are worked out. Returns ``result``, changed in place."""
+    if result.state != "COMPLETE":
+        return result
+    values = [result.metrics.get(o.metric, math.nan) for o in objectives]
+    if not all(math.isfinite(v) for v in values):
+        result.state, result.error = "FAIL", f"non-finite objective values {values}"
+        return result
+    result.constraints = constraint_violations(result.metrics, constraints)
+    result.feasible = all(v <= 0 for v in result.constraints.values())
+    return result
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult, objectives: list[Objective]) -> None:
+    """Tell Optuna a trial's result: a complete one its constraint violations and objective values,
+    anything else its state. The whole result travels with the trial (a user attribute), so a
+    driver killed before writing trials.jsonl loses nothing."""
+    trial.set_user_attr("result", result.model_dump(mode="json"))
+    if result.state == "COMPLETE":
+        for name, violation in result.constraints.items():
+            trial.set_constraint(name, violation)
+        study.tell(trial, [result.metrics[o.metric] for o in objectives])
+        return
+    for key, value in (("error", result.error), ("curve", result.curve), ("interrupted", result.interrupted)):
+        if value:
+            trial.set_user_attr(key, value)
+    study.tell(trial, state=_STATES[result.state])
+
+
 def _requeue(study: optuna.Study, params: dict, user_attrs: dict) -> None:
     """An interrupted trial's recipe, enqueued again (an enqueued default stays one)."""
     study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True} if user_attrs.get(DEFAULT_RECIPE) else None)
@@ -91,7 +129,7 @@ class Driver:
             results += self._fail_orphans(study)
             self.run_dir.write_trials(results)
             if not study.trials:
-                self._enqueue_defaults(study)
+                enqueue_defaults(study, self.space, self.host.catalogue)
         outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
         self._in_flight: dict[int, optuna.Trial] = {}
@@ -154,7 +192,7 @@ class Driver:
             self._record(study, in_flight.pop(number), result, outcome)
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult, outcome: SearchOutcome) -> None:
-        self._check_values(result)
+        check_values(result, self.config.objectives, self.config.constraints)
         try:
             curve = self.executor.board.finish(result.number, result.state == "COMPLETE")
         except Exception:  # the board is gone (its actor died): the result stands without its curve
@@ -163,7 +201,7 @@ class Driver:
         result.artifact = self.run_dir.relative(result.artifact) if result.artifact else None
         if result.interrupted:
             shutil.rmtree(self.run_dir.trial_dir(result.number), ignore_errors=True)
-        self._tell(study, trial, result)
+        tell(study, trial, result, self.config.objectives)
         if result.interrupted and trial.params:
             _requeue(study, trial.params, trial.user_attrs)
         outcome.results.append(result)
@@ -177,42 +215,11 @@ class Driver:
         """Of the front of ``results`` (the front itself is its own front)."""
         return hypervolume(pareto_front(results, self.config.objectives), self.config.objectives, self.ideal, self.ref)
 
-    def _check_values(self, result: TrialResult) -> None:
-        """A COMPLETE result must have finite objectives; its constraint violations are worked out."""
-        if result.state != "COMPLETE":
-            return
-        values = [result.metrics.get(o.metric, math.nan) for o in self.config.objectives]
-        if not all(math.isfinite(v) for v in values):
-            result.state, result.error = "FAIL", f"non-finite objective values {values}"
-            return
-        result.constraints = constraint_violations(result.metrics, self.config.constraints)
-        result.feasible = all(v <= 0 for v in result.constraints.values())
-
-    def _tell(self, study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-        # the whole result travels with the trial, so a driver killed before writing trials.jsonl loses nothing
-        trial.set_user_attr("result", result.model_dump(mode="json"))
-        if result.state == "COMPLETE":
-            for name, violation in result.constraints.items():
-                trial.set_constraint(name, violation)
-            study.tell(trial, [result.metrics[o.metric] for o in self.config.objectives])
-            return
-        for key, value in (("error", result.error), ("curve", result.curve), ("interrupted", result.interrupted)):
-            if value:
-                trial.set_user_attr(key, value)
-        study.tell(trial, state=_STATES[result.state])
-
     def _recover_unwritten(self, study: optuna.Study, results: list[TrialResult]) -> list[TrialResult]:
         """Finished trials a killed driver told Optuna but had not yet written to trials.jsonl."""
         written = {r.number for r in results}
         return [TrialResult.model_validate(t.user_attrs["result"]) for t in study.get_trials(deepcopy=False)
                 if t.state.is_finished() and t.number not in written and "result" in t.user_attrs]
-
-    def _enqueue_defaults(self, study: optuna.Study) -> None:
-        catalogue = self.host.catalogue
-        for recipe in default_recipes(self.space, catalogue):
-            params = recipe_params(recipe, self.space, catalogue)
-            if params is not None:
-                study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True}, skip_if_exists=True)
 
     def _fail_orphans(self, study: optuna.Study) -> list[TrialResult]:
         """Trials a killed driver left RUNNING: failed, recorded as interrupted, and re-queued."""
