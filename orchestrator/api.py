@@ -197,8 +197,9 @@ def _check_same_space(rd: RunDir, space: Any) -> None:
                         for name, params in strategies.items()} for stage, strategies in space.stages.items()}
     path = rd.root / "space.json"
     if path.is_file() and json.loads(path.read_text()) != resolved:
-        raise UsageError(f"the search space '{space.name}' changed since {rd.root} was started "
-                         "(edited, or a plugin was added or removed); choose another --out")
+        raise UsageError(f"the search space '{space.name}' changed since {rd.root} was started (edited, "
+                         "a plugin added, removed or upgraded, or a strategy now narrows a parameter "
+                         "differently for this model); choose another --out")
     atomic_write_json(path, resolved)
 
 

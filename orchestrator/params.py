@@ -7,6 +7,7 @@ the value. Narrowing never widens: a bound outside the declared range is a confi
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Union
 
 import optuna.distributions as od
@@ -29,7 +30,7 @@ class _Param(BaseModel):
             return False
         if isinstance(self, Int) and not float(value).is_integer():
             return False
-        dist = self.distribution()
+        dist = _sampled(self)
         try:
             return bool(dist._contains(dist.to_internal_repr(value)))
         except (ValueError, TypeError):
@@ -116,15 +117,31 @@ def narrow(param: Param, override: Any, where: str) -> Param:
     return Choice((override,))
 
 
+def _sampled(param: Param) -> od.BaseDistribution:
+    """``param.distribution()``, whose bounds are those Optuna samples between: a high off the step's
+    grid moves down onto it (Optuna warns of that once, when the space is read; not here again)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return param.distribution()
+
+
 def within(inner: Any, outer: Param) -> bool:
-    """Whether ``inner`` is a Param that allows nothing ``outer`` does not: choices ``outer`` contains,
-    or a range inside the range, on its grid where it has one (another scale is fine)."""
+    """Whether ``inner`` is a valid Param that allows nothing ``outer`` does not: choices ``outer``
+    contains (whole numbers for an integer range), or a range inside the range, on its grid where it
+    has one (another scale is fine)."""
+    if inner == outer:
+        return True
     if isinstance(inner, Choice):
-        return bool(inner.choices) and all(outer.contains(c) for c in inner.choices)
+        whole = not isinstance(outer, Int) or all(isinstance(c, int) and not isinstance(c, bool) for c in inner.choices)
+        return bool(inner.choices) and whole and all(outer.contains(c) for c in inner.choices)
     if not isinstance(inner, (Float, Int)) or type(inner) is not type(outer):
         return False
+    try:
+        dist = _sampled(inner)
+    except ValueError:
+        return False
     on_grid = outer.step is None or inner.step is not None and round(inner.step / outer.step, 9).is_integer()
-    return outer.contains(inner.low) and outer.contains(inner.high) and on_grid
+    return outer.contains(dist.low) and outer.contains(dist.high) and on_grid
 
 
 def _number(value: Any, key: str, param: Param, where: str) -> Any:
@@ -147,6 +164,8 @@ def describe(param: Param) -> str:
     if isinstance(param, Choice):
         return "{" + ", ".join(repr(c) for c in param.choices) + "}"
     scale = ", log" if param.log else ""
+    if param.step is not None and not (isinstance(param, Int) and param.step == 1):
+        scale += f", step {param.step}"
     return f"[{param.low}, {param.high}{scale}]"
 
 

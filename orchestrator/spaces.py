@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 from orchestrator.errors import ConfigError, did_you_mean
-from orchestrator.params import Param, describe, narrow, within
+from orchestrator.params import Choice, Float, Int, Param, describe, narrow, within
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE
 from orchestrator.strategies import STAGES
@@ -83,6 +83,8 @@ def narrowed_for(strategy: Any, model: Any, params: dict[str, Param]) -> dict[st
     if set(narrowed) != set(params):
         raise ConfigError(f"{where} must keep every parameter {sorted(params)}, not {sorted(narrowed)}")
     for p, param in narrowed.items():
+        if not isinstance(param, (Float, Int, Choice)):
+            raise ConfigError(f"{where} returns {param!r} for '{p}', not a Float, Int or Choice of orchestrator.params")
         if not within(param, params[p]):
             raise ConfigError(f"{where} widens '{p}' from {describe(params[p])} to {describe(param)}")
     return narrowed

@@ -54,6 +54,7 @@ def test_describe_shows_ranges_and_choices():
     assert describe(Float(0.05, 0.9)) == "[0.05, 0.9]"
     assert describe(Float(1e-4, 1e-2, log=True)) == "[0.0001, 0.01, log]"
     assert describe(Choice([1, 2])) == "{1, 2}"
+    assert describe(Int(0, 20, step=2)) == "[0, 20, step 2]" and describe(Int(0, 20)) == "[0, 20]"
 
 
 # --- narrowing -----------------------------------------------------------------------------------
@@ -103,11 +104,24 @@ def test_narrowing_to_the_declared_range_itself_is_allowed():
     (Int(2, 6, step=4), Int(0, 8, step=2), True),
     (Int(2, 4), Float(1, 8), False),
     (Float(0.2, 0.5), Choice([0.2, 0.5]), False),
+    (Choice([2.0]), Int(1, 8), False),  # a float never reaches an integer parameter
+    (Float(0.5, 0.2), Float(0.1, 0.9), False),  # no valid range
+    (Int(2, 7, step=2), Int(0, 9, step=2), True),  # Optuna samples 2 .. 6: inside, on the grid
 ])
 def test_within_says_whether_a_narrowing_allows_nothing_new(inner, outer, inside):
     assert within(inner, outer) is inside
     if inside:  # every narrowing a search space may write is within its declared parameter
         assert within(outer, outer)
+
+
+@pytest.mark.parametrize("override", [{"low": 1, "high": 20, "step": 2}, {"low": 0.05, "high": 0.9, "step": 0.1}])
+def test_a_range_narrowed_onto_a_grid_that_misses_its_high_is_within_itself(override):
+    """Optuna moves such a bound down onto the grid, and says so as the space is read; the narrowed
+    range is still the space's own."""
+    declared = Int(0, 20) if isinstance(override["low"], int) else Float(0.0, 1.0)
+    with pytest.warns(UserWarning, match="not divisible by `step`"):
+        narrowed = narrow(declared, override, WHERE)
+    assert within(narrowed, narrowed) and within(narrowed, declared)
 
 
 @pytest.mark.parametrize("override, words", [

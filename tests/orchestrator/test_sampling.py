@@ -526,6 +526,9 @@ def test_a_space_for_that_widens_or_drops_a_parameter_is_refused_by_name(host, t
     monkeypatch.setattr(type(pruner), "space_for", lambda self, model, space: {"ratio": space["ratio"]})
     with pytest.raises(ConfigError, match=r"pruner 'channel': space_for\(\) must keep every parameter"):
         _restricted_to(digits_task.build_model(), digits_task, host, tmp_path)
+    monkeypatch.setattr(type(pruner), "space_for", lambda self, model, space: {**space, "prune_heads": False})
+    with pytest.raises(ConfigError, match=r"space_for\(\) returns False for 'prune_heads', not a Float, Int or Choice"):
+        _restricted_to(digits_task.build_model(), digits_task, host, tmp_path)
 
 
 # --- seeded samplers -----------------------------------------------------------------------------
