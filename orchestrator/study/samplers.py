@@ -17,6 +17,7 @@ def derived_seed(seed: int, n: int) -> int:
     seed + 1, seed + 2, ..., one step apart; these are independent of every other seed's."""
     return int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
 
+
 def make_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
     if cfg.name == "tpe":
         with warnings.catch_warnings():

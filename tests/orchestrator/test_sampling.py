@@ -484,16 +484,6 @@ def test_default_recipes_narrow_channels_where_heads_cannot_go(model, host, tmp_
     assert len(channel) == 6 and all(r.prune.params["prune_heads"] is False for r in channel)
 
 
-def _sampled(space, catalogue, n: int = 60) -> list[Recipe]:
-    study = _study(optuna.samplers.RandomSampler(seed=0))
-    recipes = []
-    for _ in range(n):
-        trial = study.ask()
-        recipes.append(sample_recipe(trial, space, catalogue))
-        study.tell(trial, _fake_values(recipes[-1]))
-    return recipes
-
-
 @pytest.mark.parametrize("model", ["cnn", "multihead-attention", "four-heads", "one-head"])
 def test_the_search_tries_whole_heads_only_where_there_are_heads_to_remove(model, host, tmp_path, digits_task):
     """On a CNN whole heads change nothing, and nn.MultiheadAttention's cannot go: the restricted
@@ -506,7 +496,7 @@ def test_the_search_tries_whole_heads_only_where_there_are_heads_to_remove(model
     built = _DigitsWithAttention() if model == "multihead-attention" else task.build_model()
     space = _restricted_to(built, task, host, tmp_path)
     choices = space.stages["prune"]["channel"]["prune_heads"].choices
-    channel = [r for r in _sampled(space, host.catalogue) if r.prune.strategy == "channel"]
+    channel = [r for r in _run("random", 0, space, host.catalogue, n=60) if r.prune.strategy == "channel"]
     assert channel
     tried = {r.prune.params["prune_heads"] for r in channel}
     pruner = host.catalogue.family("pruner")["channel"]
