@@ -62,7 +62,8 @@ Each strategy has a `name`, a `space` (parameter name → `Float`, `Int` or `Cho
 adapts it to the baseline's layout, and `space_for(model, space)` fixes a parameter that can make
 no difference on it to one value, so no trial is spent on it), an optional `strength`
 (the numeric parameter that sets how hard it works, e.g. a pruner's `ratio` or a distiller's
-`epochs`, along which the enqueued chain is tried a step lighter and stronger) and an
+`epochs`, along which the enqueued chain is tried a step lighter and stronger, then towards the
+edge of the constraints) and an
 `applicable(model, ctx)` check that returns None or the reason it cannot run. Every method
 receives a fresh copy of the baseline, never the baseline itself. `orchestrator.testing` holds
 the contract test suites a plugin's tests subclass (see the [plugin tutorial](plugins.md)).

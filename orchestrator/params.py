@@ -216,3 +216,15 @@ def step(param: Param, value: Any, up: bool) -> Any:
     if moved == value and value != bound and param.step:  # less than a step to halfway: one step
         moved = _snap(param, value + (param.step if up else -param.step))
     return moved if moved != value and param.contains(moved) else None
+
+
+def halfway(param: Param, low: Any, high: Any) -> Any:
+    """The value the space allows strictly between ``low`` and ``high`` nearest their middle
+    (geometric on log scales); None when there is none."""
+    if not (is_number(low) and is_number(high)):
+        return None
+    if isinstance(param, Choice):
+        between = [c for c in param.choices if is_number(c) and low < c < high]
+        return min(between, key=lambda c: abs(c - (low + high) / 2)) if between else None
+    middle = _snap(param, (low * high) ** 0.5 if param.log else (low + high) / 2)
+    return middle if low < middle < high and param.contains(middle) else None

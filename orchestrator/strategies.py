@@ -34,7 +34,8 @@ class Strategy(ABC):
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: The numeric parameter that sets how hard the strategy works (a pruner's fraction removed, a
     #: distiller's epochs), or None. The driver's default recipes try the chained pipeline a step
-    #: lighter and a step stronger along it (``orchestrator.study.sampling.default_recipes``).
+    #: lighter and a step stronger along it (``orchestrator.study.sampling.default_recipes``), then
+    #: move along it towards the constraints' edge (``orchestrator.study.sampling.next_rung``).
     strength: ClassVar[str | None] = None
 
     def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:

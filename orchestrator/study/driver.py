@@ -24,12 +24,17 @@ from orchestrator.study.pareto import constraint_violations, hypervolume, pareto
 from orchestrator.study.repeats import REPEAT, ask_recipe
 from orchestrator.study.samplers import derived_seed, make_sampler
 from orchestrator.study.storage import claim, make_storage, study_name
-from orchestrator.study.sampling import default_recipes, recipe_params
+from orchestrator.study.sampling import chain_rungs, default_recipes, next_rung, recipe_params
 from orchestrator.spaces import SearchSpace
 
 #: the user attribute that marks the enqueued default recipes: early stopping leaves them to train to
 #: the end, so the front always holds the answers a practitioner would have tried by hand
 DEFAULT_RECIPE = "default_recipe"
+#: the user attribute that marks the rungs of the chain's ladder (``chain_rungs``, then ``next_rung``):
+#: 0 on the first rungs, n on the n-th added as results came in
+LADDER = "ladder_rung"
+#: at most this many rungs are added to the ladder
+LADDER_ADDED = 3
 ORPHANED = "interrupted: the driver stopped (killed or crashed) while this trial ran; it is re-queued"
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 
@@ -66,11 +71,33 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def enqueue_defaults(study: optuna.Study, space: SearchSpace, catalogue: Catalogue) -> None:
-    """Enqueue the default recipes (``default_recipes``) the space can express, marked as such."""
+    """Enqueue the default recipes (``default_recipes``) the space can express, marked as such, and
+    the chain's rungs as rungs of its ladder."""
+    rungs = chain_rungs(space, catalogue)
     for recipe in default_recipes(space, catalogue):
         params = recipe_params(recipe, space, catalogue)
         if params is not None:
-            study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True}, skip_if_exists=True)
+            marks = {DEFAULT_RECIPE: True, **({LADDER: 0} if recipe in rungs else {})}
+            study.enqueue_trial(params, user_attrs=marks, skip_if_exists=True)
+
+
+def extend_ladder(study: optuna.Study, space: SearchSpace, catalogue: Catalogue) -> None:
+    """Once every rung of the chain's ladder is measured, enqueue the next one (``next_rung``: towards
+    the strongest pruning that meets the constraints), as a default recipe, up to ``LADDER_ADDED``
+    rungs. Whatever was measured decides, so a resumed run goes on where it stopped."""
+    rungs = [t for t in study.get_trials(deepcopy=False)
+             if LADDER in t.user_attrs and not t.user_attrs.get("interrupted") and REPEAT not in t.user_attrs]
+    if not rungs or not all(t.state.is_finished() for t in rungs):
+        return
+    added = max(t.user_attrs[LADDER] for t in rungs)
+    if added >= LADDER_ADDED:
+        return
+    measured = [(Recipe.model_validate(t.user_attrs["recipe"]), bool(t.user_attrs.get("result", {}).get("feasible")))
+                for t in rungs if "recipe" in t.user_attrs]
+    rung = next_rung(space, catalogue, measured)
+    params = None if rung is None else recipe_params(rung, space, catalogue)
+    if params is not None:
+        study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True, LADDER: added + 1}, skip_if_exists=True)
 
 
 def check_values(result: TrialResult, objectives: list[Objective], constraints: dict[str, Bound]) -> TrialResult:
@@ -104,8 +131,9 @@ def tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult, objectiv
 
 
 def _requeue(study: optuna.Study, params: dict, user_attrs: dict) -> None:
-    """An interrupted trial's recipe, enqueued again (an enqueued default stays one)."""
-    study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True} if user_attrs.get(DEFAULT_RECIPE) else None)
+    """An interrupted trial's recipe, enqueued again (an enqueued default stays one, a rung stays one)."""
+    marks = {key: user_attrs[key] for key in (DEFAULT_RECIPE, LADDER) if key in user_attrs}
+    study.enqueue_trial(params, user_attrs=marks or None)
 
 
 class Driver:
@@ -130,6 +158,7 @@ class Driver:
             self.run_dir.write_trials(results)
             if not study.trials:
                 enqueue_defaults(study, self.space, self.host.catalogue)
+            extend_ladder(study, self.space, self.host.catalogue)  # a rung measured before the driver stopped
         outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
         self._in_flight: dict[int, optuna.Trial] = {}
@@ -204,6 +233,8 @@ class Driver:
         tell(study, trial, result, self.config.objectives)
         if result.interrupted and trial.params:
             _requeue(study, trial.params, trial.user_attrs)
+        if LADDER in trial.user_attrs:
+            extend_ladder(study, self.space, self.host.catalogue)
         outcome.results.append(result)
         self.run_dir.append_trial(result)
         # the front only changes by this result: compare it with the front, not with every trial

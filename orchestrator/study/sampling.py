@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from orchestrator.params import Choice, Float, Int, Param, default_value, nearest, step
+from orchestrator.params import Choice, Float, Int, Param, default_value, halfway, is_number, nearest, step
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
@@ -108,17 +108,71 @@ def _stepped(space: SearchSpace, catalogue: Catalogue, stage: str, choice: Stage
     return None if value is None else StageChoice(strategy=choice.strategy, params={**choice.params, strength: value})
 
 
-def _ladder(space: SearchSpace, catalogue: Catalogue, chain: Recipe) -> list[Recipe]:
-    """The chain a step lighter (less pruning, the same training) and a step stronger (more pruning,
-    and more training to recover from it, where the space allows)."""
-    rungs = []
+def _pruning(space: SearchSpace, catalogue: Catalogue, pruner: str) -> tuple[StageChoice, StageChoice]:
+    """A pruner's default pruning, with the space's first scorer at its defaults when it needs one."""
+    scorers = [s for s in space.strategies("score") if s != NONE]
+    needs = catalogue.family("pruner")[pruner].needs_scores
+    score = _with_defaults(space, catalogue, "score", scorers[0]) if needs and scorers else StageChoice()
+    return score, _with_defaults(space, catalogue, "prune", pruner)
+
+
+def chain_rungs(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
+    """The chain (``_chain``, of the space's first pruner), then the chain a step lighter (less
+    pruning, the same training) and a step stronger (more pruning, and more training to recover from
+    it, where the space allows): the first rungs of its ladder (``next_rung``). Empty when the space
+    offers no chain."""
+    pruners = [p for p in space.strategies("prune") if p != NONE]
+    chain = _chain(space, catalogue, _pruning(space, catalogue, pruners[0]) if pruners else None)
+    if chain is None:
+        return []
+    rungs = [chain]
     for up in (False, True):
-        prune = _stepped(space, catalogue, "prune", chain.prune, up)
-        if prune is None:
-            continue
-        train = _stepped(space, catalogue, "train", chain.train, up) if up else None
-        rungs.append(chain.model_copy(update={"prune": prune, "train": train or chain.train}))
+        rung = _rung(space, catalogue, chain, up)
+        if rung is not None:
+            rungs.append(rung)
     return rungs
+
+
+def _rung(space: SearchSpace, catalogue: Catalogue, rung: Recipe, up: bool) -> Recipe | None:
+    """``rung`` a step stronger (more pruning, trained longer) or lighter (less pruning, the same
+    training); None when the pruner's strength leaves no room that way."""
+    prune = _stepped(space, catalogue, "prune", rung.prune, up)
+    if prune is None:
+        return None
+    train = _stepped(space, catalogue, "train", rung.train, up) if up else None
+    return rung.model_copy(update={"prune": prune, "train": train or rung.train})
+
+
+def next_rung(space: SearchSpace, catalogue: Catalogue, measured: list[tuple[Recipe, bool]]) -> Recipe | None:
+    """The chain's next rung, from its rungs measured so far (each with whether it met the
+    constraints): towards the strongest pruning that still meets them, where the smallest and
+    fastest feasible models are, as a practitioner pushes the ratio until accuracy breaks.
+
+    While no rung stronger than the strongest feasible one has failed, a step stronger than it
+    (``_rung``); once one has, halfway between the two, trained as the stronger was; when no rung is
+    feasible, a step lighter than the lightest. None when there is nothing left to try: no room
+    that way, or the halfway point lands on a rung already measured."""
+    strength = catalogue.family("pruner")[measured[0][0].prune.strategy].strength if measured else None
+    if strength is None or not all(is_number(r.prune.params.get(strength)) for r, _ in measured):
+        return None
+
+    def level(rung: Recipe) -> float:
+        return rung.prune.params[strength]
+
+    feasible = [r for r, ok in measured if ok]
+    if not feasible:
+        return _rung(space, catalogue, min((r for r, _ in measured), key=level), up=False)
+    best = max(feasible, key=level)
+    failed = [r for r, ok in measured if not ok and level(r) > level(best)]
+    if not failed:
+        return _rung(space, catalogue, best, up=True)
+    above = min(failed, key=level)
+    param = space.stages["prune"][best.prune.strategy][strength]
+    middle = halfway(param, level(best), level(above))
+    if middle is None:
+        return None
+    return above.model_copy(update={"prune": above.prune.model_copy(
+        update={"params": {**above.prune.params, strength: middle}})})
 
 
 def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
@@ -133,6 +187,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     a step lighter (less pruning: the model to fall back on when the default costs too much
     accuracy) and a step stronger (more pruning, trained longer: where the smallest, fastest
     models are), each step halfway from the default to the end of the pruner's ``strength`` range.
+    The driver adds rungs as these are measured (``next_rung``).
     """
     recipes: list[Recipe] = []
     train = space.strategies("train")
@@ -141,16 +196,11 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     rest = _with_defaults(space, catalogue, "train", finetune, epochs=0)
     if finetune == NONE:
         recipes.append(Recipe(train=rest))
-    scorers = [s for s in space.strategies("score") if s != NONE]
     pruners = [p for p in space.strategies("prune") if p != NONE]
-    first_prune = None
+    first_prune = _pruning(space, catalogue, pruners[0]) if pruners else None
     for p in pruners:
-        prune = _with_defaults(space, catalogue, "prune", p)
-        needs = catalogue.family("pruner")[p].needs_scores
-        score = _with_defaults(space, catalogue, "score", scorers[0]) if needs and scorers else StageChoice()
-        tune = _with_defaults(space, catalogue, "train", finetune)
-        recipes.append(Recipe(score=score, prune=prune, train=tune))
-        first_prune = first_prune or (score, prune)
+        score, prune = _pruning(space, catalogue, p)
+        recipes.append(Recipe(score=score, prune=prune, train=_with_defaults(space, catalogue, "train", finetune)))
     for d in train:
         if d != NONE and first_prune:
             recipes.append(Recipe(score=first_prune[0], prune=first_prune[1],
@@ -160,9 +210,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
             # a quantizer that trains with the model (QAT) gets the default fine-tuning to train in
             train_stage = _with_defaults(space, catalogue, "train", finetune) if _trains(catalogue, q) else rest
             recipes.append(Recipe(train=train_stage, quantize=_with_defaults(space, catalogue, "quantize", q)))
-    chain = _chain(space, catalogue, first_prune)
-    if chain is not None:
-        recipes += [chain, *_ladder(space, catalogue, chain)]
+    recipes += chain_rungs(space, catalogue)
     unique: list[Recipe] = []
     for r in recipes:
         if r not in unique:

@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError
-from orchestrator.params import Choice, Float, Int, default_value, describe, narrow, nearest, step, within
+from orchestrator.params import (Choice, Float, Int, default_value, describe, halfway, narrow, nearest, step,
+                                 within)
 
 WHERE = "search space 'mine': stages.prune.channel.ratio"
 
@@ -278,6 +279,25 @@ def test_step_moves_halfway_to_the_end_of_the_range_or_to_the_next_choice(param,
         assert got is None
     else:
         assert got == pytest.approx(expected) and param.contains(got)
+
+
+@pytest.mark.parametrize("param, low, high, expected", [
+    (Float(0.1, 0.8), 0.5, 0.65, 0.575),
+    (Float(0.0, 1.0, step=0.1), 0.5, 0.9, 0.7),  # on the grid
+    (Float(0.0, 1.0, step=0.1), 0.5, 0.6, None),  # the grid has no value between
+    (Float(1e-4, 1e-2, log=True), 1e-4, 1e-2, 1e-3),  # geometric on a log scale
+    (Int(2, 20), 14, 17, 16),  # 15.5, rounded
+    (Int(2, 20), 14, 15, None),  # no integer between
+    (Choice([0.25, 0.5, 0.6, 0.75]), 0.5, 0.75, 0.6),
+    (Choice([0.25, 0.5, 0.75]), 0.5, 0.75, None),  # neighbouring choices
+    (Choice(["a", "b"]), "a", "b", None),  # not numbers
+])
+def test_halfway_is_the_allowed_value_strictly_between_nearest_the_middle(param, low, high, expected):
+    got = halfway(param, low, high)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected) and param.contains(got) and low < got < high
 
 
 def test_a_bound_yaml_reads_as_a_string_is_taken_as_the_number_it_spells():

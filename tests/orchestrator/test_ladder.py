@@ -1,0 +1,127 @@
+"""The chain's ladder: the chain is tried at three strengths, then rungs are added towards the
+strongest pruning that still meets the constraints, as the rungs are measured."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from orchestrator.config import Objective
+from orchestrator.recipe import Recipe
+from orchestrator.results import TrialResult
+from orchestrator.spaces import resolve_space
+from orchestrator.study.driver import DEFAULT_RECIPE, LADDER, LADDER_ADDED, enqueue_defaults, extend_ladder, tell
+from orchestrator.study.repeats import ask_recipe
+from orchestrator.study.sampling import chain_rungs, next_rung
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+OBJECTIVES = [Objective(metric="accuracy", direction="maximize"), Objective(metric="size_mb", direction="minimize")]
+
+
+@pytest.fixture(scope="module")
+def space(host):
+    return resolve_space("default", host.catalogue)
+
+
+def _ratio(recipe: Recipe) -> float:
+    return recipe.prune.params["ratio"]
+
+
+def _with_ratio(recipe: Recipe, ratio: float, epochs: int) -> Recipe:
+    return recipe.model_copy(update={"prune": recipe.prune.model_copy(update={"params": {**recipe.prune.params,
+                                                                                         "ratio": ratio}}),
+                                     "train": recipe.train.model_copy(update={"params": {**recipe.train.params,
+                                                                                         "epochs": epochs}})})
+
+
+def test_the_first_rungs_are_the_chain_a_step_lighter_and_a_step_stronger(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    assert [_ratio(r) for r in (chain, light, strong)] == pytest.approx([0.5, 0.3, 0.65])
+    assert [r.train.params["epochs"] for r in (chain, light, strong)] == [8, 8, 14]
+
+
+def test_the_ladder_climbs_while_its_strongest_rung_meets_the_constraints(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    up = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True)])
+    # halfway from 65 % to the top of [0.1, 0.8], trained halfway from 14 epochs to the top of [2, 20]
+    assert up == _with_ratio(strong, pytest.approx(0.725), 17)
+    higher = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True), (up, True)])
+    assert _ratio(higher) == pytest.approx(0.7625) and higher.train.params["epochs"] in (18, 19)
+    # everything else is the chain's: the same scorer, pruner, distiller and quantizer settings
+    assert (higher.score, higher.quantize, higher.prune.strategy) == (chain.score, chain.quantize, "channel")
+
+
+def test_once_a_rung_fails_the_ladder_bisects_towards_the_last_that_met_the_constraints(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    between = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)])
+    # halfway from 50 % (met) to 65 % (failed), trained as the stronger one was
+    assert between == _with_ratio(strong, pytest.approx(0.575), 14)
+    # a feasible rung above a failed one does not reopen the climb past the failure
+    closer = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False), (between, True)])
+    assert _ratio(closer) == pytest.approx(0.6125)
+
+
+def test_when_no_rung_meets_the_constraints_the_ladder_goes_lighter(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    down = next_rung(space, host.catalogue, [(chain, False), (light, False), (strong, False)])
+    assert down == _with_ratio(light, pytest.approx(0.2), 8)  # halfway from 30 % to the bottom, 0.1
+
+
+def test_the_ladder_stops_where_the_space_leaves_no_rung_between(host, tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("stages:\n  score: [magnitude]\n  prune:\n    none: {}\n    channel: {ratio: [0.25, 0.5, 0.75]}\n"
+                    "  train: [kd]\n  quantize: [none, static-int8]\n")
+    space = resolve_space(str(path), host.catalogue)
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    assert next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)]) is None
+    assert next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True)]) is None
+    assert next_rung(space, host.catalogue, [(chain, False), (light, False), (strong, False)]) is None
+
+
+def _measure(study: optuna.Study, space, catalogue, feasible_up_to: float) -> tuple[Recipe, dict]:
+    """Ask one trial, as the driver does, and tell it: a pruned model meets the constraints up to
+    ``feasible_up_to`` of its channels removed."""
+    trial, recipe = ask_recipe(study, space, catalogue, seed=0)
+    trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
+    ratio = recipe.prune.params.get("ratio", 0.0)
+    ok = ratio <= feasible_up_to
+    result = TrialResult(number=trial.number, state="COMPLETE", recipe=recipe.model_dump(mode="json"),
+                         metrics={"accuracy": 0.9 - ratio / 10, "size_mb": 1.0 - ratio},
+                         constraints={"accuracy_drop": -0.1 if ok else 0.1}, feasible=ok)
+    marks = dict(trial.user_attrs)
+    tell(study, trial, result, OBJECTIVES)
+    if LADDER in marks:
+        extend_ladder(study, space, catalogue)
+    return recipe, marks
+
+
+def test_the_driver_adds_rungs_as_they_are_measured_up_to_its_limit(space, host):
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    enqueue_defaults(study, space, host.catalogue)
+    first = len(study.trials)
+    measured = [_measure(study, space, host.catalogue, feasible_up_to=0.7) for _ in range(first + LADDER_ADDED + 2)]
+    rungs = [(r, m[LADDER]) for r, m in measured if LADDER in m]
+    assert [mark for _, mark in rungs] == [0, 0, 0, 1, 2, 3]
+    # 65 % met the constraints: up to 72.5 %, which failed; then halfway back, 68.75 % (met), and
+    # halfway from there to the failure, 70.6 %, which failed: the ladder stops at its limit
+    assert [_ratio(r) for r, _ in rungs[3:]] == pytest.approx([0.725, 0.6875, 0.70625])
+    # the added rungs are asked right after the rung before them, and train to the end like every default
+    assert [m.get(LADDER) for _, m in measured[first:first + LADDER_ADDED]] == [1, 2, 3]
+    assert all(m.get(DEFAULT_RECIPE) for _, m in measured[first:first + LADDER_ADDED])
+    assert not any(DEFAULT_RECIPE in m for _, m in measured[first + LADDER_ADDED:])  # then the sampler's
+
+
+def test_a_rung_is_added_only_once_every_rung_is_measured_and_only_once(space, host):
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    enqueue_defaults(study, space, host.catalogue)
+    waiting = len(study.trials)
+    extend_ladder(study, space, host.catalogue)  # nothing measured yet
+    assert len(study.trials) == waiting
+    for _ in range(waiting - 1):  # every default but the last rung
+        _measure(study, space, host.catalogue, feasible_up_to=1.0)
+    assert len(study.trials) == waiting
+    _measure(study, space, host.catalogue, feasible_up_to=1.0)
+    assert len(study.trials) == waiting + 1
+    extend_ladder(study, space, host.catalogue)  # a resumed driver asks again: the same rung is not added twice
+    assert len(study.trials) == waiting + 1
