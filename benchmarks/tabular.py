@@ -123,13 +123,13 @@ def tell(study: Any, trial: Any, recipe: Any, row: int, table: Table) -> None:
     """As the driver tells a trial: the recipe travels with it (as ``Driver._submit`` sets it), then
     the row's result; a rung of the chain's ladder may add the next (on this space's three ratios,
     the first rungs already span them)."""
-    from orchestrator.study.driver import LADDER, extend_ladder
+    from orchestrator.study.driver import LADDER, extend_ladder, kept_constraints
     from orchestrator.study.driver import tell as tell_result
 
     trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
     tell_result(study, trial, table.results[row], table.objectives)
     if LADDER in trial.user_attrs:
-        extend_ladder(study, table.space, table.catalogue)
+        extend_ladder(study, table.space, table.catalogue, kept_constraints(table.baseline, table.constraints))
 
 
 def search_table(table: Table, name: str, seed: int, n_trials: int) -> list[int]:

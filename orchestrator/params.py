@@ -7,6 +7,7 @@ the value. Narrowing never widens: a bound outside the declared range is a confi
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Union
 
@@ -227,4 +228,7 @@ def halfway(param: Param, low: Any, high: Any) -> Any:
         between = [c for c in param.choices if is_number(c) and low < c < high]
         return min(between, key=lambda c: abs(c - (low + high) / 2)) if between else None
     middle = _snap(param, (low * high) ** 0.5 if param.log else (low + high) / 2)
-    return middle if low < middle < high and param.contains(middle) else None
+    if not param.contains(middle) or any(math.isclose(middle, end, rel_tol=1e-9, abs_tol=1e-12)
+                                         for end in (low, high)):
+        return None  # on a stepped range, the middle may snap onto an end
+    return middle if low < middle < high else None

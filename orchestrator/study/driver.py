@@ -8,7 +8,7 @@ import math
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Collection
 
 import optuna
 from optuna.trial import TrialState
@@ -81,19 +81,32 @@ def enqueue_defaults(study: optuna.Study, space: SearchSpace, catalogue: Catalog
             study.enqueue_trial(params, user_attrs=marks, skip_if_exists=True)
 
 
-def extend_ladder(study: optuna.Study, space: SearchSpace, catalogue: Catalogue) -> None:
+def kept_constraints(baseline: dict[str, float], constraints: dict[str, Bound]) -> list[str]:
+    """The constraints the baseline meets: compressing too hard is what breaks them (an accuracy
+    floor), where one the baseline misses asks for more compression (a cap on size or latency)."""
+    measurable = {name: bound for name, bound in constraints.items() if name in baseline}
+    return [name for name, violation in constraint_violations(baseline, measurable).items() if violation <= 0]
+
+
+def extend_ladder(study: optuna.Study, space: SearchSpace, catalogue: Catalogue, kept: Collection[str]) -> None:
     """Once every rung of the chain's ladder is measured, enqueue the next one (``next_rung``: towards
-    the strongest pruning that meets the constraints), as a default recipe, up to ``LADDER_ADDED``
-    rungs. Whatever was measured decides, so a resumed run goes on where it stopped."""
+    the strongest pruning that still meets the ``kept`` constraints, ``kept_constraints``), as a
+    default recipe, up to ``LADDER_ADDED`` rungs; nothing when no constraint is kept (the ladder
+    would only climb to the end of the range). A rung that failed or was stopped tells nothing and
+    is left out. Whatever was measured decides, so a resumed run goes on where it stopped."""
     rungs = [t for t in study.get_trials(deepcopy=False)
              if LADDER in t.user_attrs and not t.user_attrs.get("interrupted") and REPEAT not in t.user_attrs]
-    if not rungs or not all(t.state.is_finished() for t in rungs):
+    if not kept or not rungs or not all(t.state.is_finished() for t in rungs):
         return
     added = max(t.user_attrs[LADDER] for t in rungs)
     if added >= LADDER_ADDED:
         return
-    measured = [(Recipe.model_validate(t.user_attrs["recipe"]), bool(t.user_attrs.get("result", {}).get("feasible")))
-                for t in rungs if "recipe" in t.user_attrs]
+    measured = []
+    for t in rungs:
+        if t.state == TrialState.COMPLETE and "recipe" in t.user_attrs:
+            violations = t.user_attrs.get("result", {}).get("constraints", {})
+            measured.append((Recipe.model_validate(t.user_attrs["recipe"]),
+                             all(violations.get(name, 0.0) <= 0 for name in kept)))
     rung = next_rung(space, catalogue, measured)
     params = None if rung is None else recipe_params(rung, space, catalogue)
     if params is not None:
@@ -143,6 +156,7 @@ class Driver:
         self.config, self.run_dir, self.space, self.host = config, run_dir, space, host
         self.executor, self.baseline, self.on_result = executor, baseline, on_result
         self.ideal, self.ref = reference(baseline, config.objectives)
+        self.kept = kept_constraints(baseline, config.constraints)
         self.study: optuna.Study | None = None
         self.outcome = SearchOutcome(results=[])
 
@@ -158,7 +172,7 @@ class Driver:
             self.run_dir.write_trials(results)
             if not study.trials:
                 enqueue_defaults(study, self.space, self.host.catalogue)
-            extend_ladder(study, self.space, self.host.catalogue)  # a rung measured before the driver stopped
+            extend_ladder(study, self.space, self.host.catalogue, self.kept)  # a rung measured before a stop
         outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
         self._in_flight: dict[int, optuna.Trial] = {}
@@ -234,7 +248,7 @@ class Driver:
         if result.interrupted and trial.params:
             _requeue(study, trial.params, trial.user_attrs)
         if LADDER in trial.user_attrs:
-            extend_ladder(study, self.space, self.host.catalogue)
+            extend_ladder(study, self.space, self.host.catalogue, self.kept)
         outcome.results.append(result)
         self.run_dir.append_trial(result)
         # the front only changes by this result: compare it with the front, not with every trial

@@ -144,14 +144,15 @@ def _rung(space: SearchSpace, catalogue: Catalogue, rung: Recipe, up: bool) -> R
 
 
 def next_rung(space: SearchSpace, catalogue: Catalogue, measured: list[tuple[Recipe, bool]]) -> Recipe | None:
-    """The chain's next rung, from its rungs measured so far (each with whether it met the
-    constraints): towards the strongest pruning that still meets them, where the smallest and
-    fastest feasible models are, as a practitioner pushes the ratio until accuracy breaks.
+    """The chain's next rung, from its rungs measured so far, each with whether it kept what the
+    baseline meets (the accuracy floor): towards the strongest pruning that still keeps it, where
+    the smallest and fastest feasible models are, as a practitioner pushes the ratio until accuracy
+    breaks. A rung that misses only a cap the baseline misses too (size, latency) is not too strong.
 
-    While no rung stronger than the strongest feasible one has failed, a step stronger than it
-    (``_rung``); once one has, halfway between the two, trained as the stronger was; when no rung is
-    feasible, a step lighter than the lightest. None when there is nothing left to try: no room
-    that way, or the halfway point lands on a rung already measured."""
+    While no rung stronger than the strongest one that kept has broken, a step stronger than it
+    (``_rung``); once one has, halfway between the two, trained as the stronger was; when every
+    rung broke, a step lighter than the lightest. None when the space leaves no room that way, or
+    no value strictly between the two."""
     strength = catalogue.family("pruner")[measured[0][0].prune.strategy].strength if measured else None
     if strength is None or not all(is_number(r.prune.params.get(strength)) for r, _ in measured):
         return None
@@ -159,14 +160,14 @@ def next_rung(space: SearchSpace, catalogue: Catalogue, measured: list[tuple[Rec
     def level(rung: Recipe) -> float:
         return rung.prune.params[strength]
 
-    feasible = [r for r, ok in measured if ok]
-    if not feasible:
+    kept = [r for r, ok in measured if ok]
+    if not kept:
         return _rung(space, catalogue, min((r for r, _ in measured), key=level), up=False)
-    best = max(feasible, key=level)
-    failed = [r for r, ok in measured if not ok and level(r) > level(best)]
-    if not failed:
+    best = max(kept, key=level)
+    broke = [r for r, ok in measured if not ok and level(r) > level(best)]
+    if not broke:
         return _rung(space, catalogue, best, up=True)
-    above = min(failed, key=level)
+    above = min(broke, key=level)
     param = space.stages["prune"][best.prune.strategy][strength]
     middle = halfway(param, level(best), level(above))
     if middle is None:

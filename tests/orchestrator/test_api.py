@@ -151,7 +151,8 @@ def test_a_different_config_on_the_same_directory_is_refused(tmp_path):
 
 
 def enqueued_in_quick() -> int:
-    """How many recipes the driver enqueues before sampling, on the quick space."""
+    """How many recipes the driver enqueues before sampling, on the quick space, in a run without
+    constraints (with one, the chain's ladder adds rungs as its first ones are measured)."""
     from orchestrator.pluginmanager import get_host
     from orchestrator.spaces import resolve_space
     from orchestrator.study.sampling import default_recipes
@@ -163,11 +164,41 @@ def enqueued_in_quick() -> int:
 def test_seeded_runs_sample_the_same_recipes(tmp_path):
     # random search: which recipes come next does not depend on measured latencies, which vary
     n = enqueued_in_quick() + 3  # three sampled after the enqueued ones
-    config = quick_config(budget={"n_trials": n}, sampler={"name": "random"})
+    config = quick_config(budget={"n_trials": n}, sampler={"name": "random"}, constraints={})
     a = orchestrator.search(config, out=tmp_path / "a", progress=False)
     b = orchestrator.search(config, out=tmp_path / "b", progress=False)
     assert [t.recipe for t in a.trials] == [t.recipe for t in b.trials]
     assert len({json.dumps(t.recipe, sort_keys=True) for t in a.trials}) == n
+
+
+def test_the_chain_climbs_towards_the_accuracy_floor_once_its_rungs_are_measured(tmp_path):
+    from orchestrator.pluginmanager import get_host
+    from orchestrator.spaces import resolve_space
+    from orchestrator.study.sampling import next_rung
+
+    k = enqueued_in_quick()
+    config = quick_config(budget={"n_trials": k + 2}, sampler={"name": "random"}, execution={"workers": 1})
+    result = orchestrator.search(config, out=tmp_path / "run", progress=False)
+    catalogue = get_host().catalogue
+    space = resolve_space("quick", catalogue)
+
+    def recipe(trial):
+        return Recipe.model_validate({key: v for key, v in trial.recipe.items() if key != "seed"})
+
+    def chained(trial):
+        return trial.recipe["prune"]["strategy"] != "none" and trial.recipe["quantize"]["strategy"] != "none"
+
+    rungs = [t for t in result.trials[:k] if chained(t)]
+    assert [t.recipe["prune"]["params"]["ratio"] for t in rungs] == pytest.approx([0.5, 0.35, 0.55])
+    # then, one trial after the other, two more rungs of the same chain, each the one the rungs
+    # measured before it call for: stronger while the floor (5 points) holds, lighter when it broke
+    for trial in result.trials[k:]:
+        measured = [(recipe(t), t.metrics["accuracy_drop"] <= 5.0) for t in rungs]
+        assert recipe(trial) == next_rung(space, catalogue, measured)
+        assert trial.recipe["prune"]["params"]["ratio"] not in [t.recipe["prune"]["params"]["ratio"] for t in rungs]
+        rungs.append(trial)
+        # enqueued like the defaults, it trains to the end: one point on its curve per epoch
+        assert len(trial.curve) == trial.recipe["train"]["params"]["epochs"]
 
 
 def test_impossible_constraints_give_an_empty_front_said_plainly(tmp_path):
@@ -245,7 +276,7 @@ def test_strategies_inapplicable_to_the_model_are_left_out_of_the_search(tmp_pat
 def test_a_resumed_run_samples_new_recipes_rather_than_replaying_old_ones(tmp_path):
     out = tmp_path / "run"
     k = enqueued_in_quick()
-    config = quick_config(budget={"n_trials": k + 2}, sampler={"name": "random"})
+    config = quick_config(budget={"n_trials": k + 2}, sampler={"name": "random"}, constraints={})
     first = orchestrator.search(config, out=out, progress=False)
     second = orchestrator.search(dict(config, budget={"n_trials": k + 4}), out=out, progress=False)
 
@@ -260,7 +291,7 @@ def test_a_resumed_run_samples_new_recipes_rather_than_replaying_old_ones(tmp_pa
 
 def test_a_sampler_seed_of_its_own_proposes_other_recipes_from_the_same_start(tmp_path):
     k = enqueued_in_quick()
-    config = quick_config(budget={"n_trials": k + 3}, sampler={"name": "random"})
+    config = quick_config(budget={"n_trials": k + 3}, sampler={"name": "random"}, constraints={})
     first = orchestrator.search(config, out=tmp_path / "a", progress=False)
     other = orchestrator.search(dict(config, sampler={"name": "random", "seed": 7}), out=tmp_path / "b",
                                 progress=False)

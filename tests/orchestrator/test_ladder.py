@@ -10,7 +10,9 @@ from orchestrator.config import Objective
 from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.spaces import resolve_space
-from orchestrator.study.driver import DEFAULT_RECIPE, LADDER, LADDER_ADDED, enqueue_defaults, extend_ladder, tell
+from orchestrator.config import Bound
+from orchestrator.study.driver import (DEFAULT_RECIPE, LADDER, LADDER_ADDED, _requeue, enqueue_defaults, extend_ladder,
+                                       kept_constraints, tell)
 from orchestrator.study.repeats import ask_recipe
 from orchestrator.study.sampling import chain_rungs, next_rung
 
@@ -57,9 +59,12 @@ def test_once_a_rung_fails_the_ladder_bisects_towards_the_last_that_met_the_cons
     between = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)])
     # halfway from 50 % (met) to 65 % (failed), trained as the stronger one was
     assert between == _with_ratio(strong, pytest.approx(0.575), 14)
-    # a feasible rung above a failed one does not reopen the climb past the failure
+    # the halfway rung met them too: halfway again, from it to the failure
     closer = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False), (between, True)])
     assert _ratio(closer) == pytest.approx(0.6125)
+    # it failed: halfway from the chain to it
+    lower = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False), (between, False)])
+    assert _ratio(lower) == pytest.approx(0.5375)
 
 
 def test_when_no_rung_meets_the_constraints_the_ladder_goes_lighter(space, host):
@@ -70,8 +75,8 @@ def test_when_no_rung_meets_the_constraints_the_ladder_goes_lighter(space, host)
 
 def test_the_ladder_stops_where_the_space_leaves_no_rung_between(host, tmp_path):
     path = tmp_path / "space.yaml"
-    path.write_text("stages:\n  score: [magnitude]\n  prune:\n    none: {}\n    channel: {ratio: [0.25, 0.5, 0.75]}\n"
-                    "  train: [kd]\n  quantize: [none, static-int8]\n")
+    path.write_text("stages:\n  score: [magnitude]\n  prune:\n    none: {}\n"
+                    "    channel: {ratio: [0.25, 0.5, 0.75]}\n  train: [kd]\n  quantize: [none, static-int8]\n")
     space = resolve_space(str(path), host.catalogue)
     chain, light, strong = chain_rungs(space, host.catalogue)
     assert next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)]) is None
@@ -79,32 +84,52 @@ def test_the_ladder_stops_where_the_space_leaves_no_rung_between(host, tmp_path)
     assert next_rung(space, host.catalogue, [(chain, False), (light, False), (strong, False)]) is None
 
 
-def _measure(study: optuna.Study, space, catalogue, feasible_up_to: float) -> tuple[Recipe, dict]:
-    """Ask one trial, as the driver does, and tell it: a pruned model meets the constraints up to
-    ``feasible_up_to`` of its channels removed."""
+def _measure(study: optuna.Study, space, catalogue, feasible_up_to: float, kept=("accuracy_drop",),
+             crash_at: float | None = None) -> tuple[Recipe, dict]:
+    """Ask one trial, as the driver does, and tell it: a pruned model keeps the accuracy floor up to
+    ``feasible_up_to`` of its channels removed, and always misses a cap on size the baseline misses
+    too; a trial pruned ``crash_at`` fails with an error."""
     trial, recipe = ask_recipe(study, space, catalogue, seed=0)
     trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
     ratio = recipe.prune.params.get("ratio", 0.0)
     ok = ratio <= feasible_up_to
-    result = TrialResult(number=trial.number, state="COMPLETE", recipe=recipe.model_dump(mode="json"),
-                         metrics={"accuracy": 0.9 - ratio / 10, "size_mb": 1.0 - ratio},
-                         constraints={"accuracy_drop": -0.1 if ok else 0.1}, feasible=ok)
+    if crash_at is not None and ratio == pytest.approx(crash_at):
+        result = TrialResult(number=trial.number, state="FAIL", recipe=recipe.model_dump(mode="json"), error="boom")
+    else:
+        result = TrialResult(number=trial.number, state="COMPLETE", recipe=recipe.model_dump(mode="json"),
+                             metrics={"accuracy": 0.9 - ratio / 10, "size_mb": 1.0 - ratio},
+                             constraints={"accuracy_drop": -0.1 if ok else 0.1, "size_mb": 0.5}, feasible=False)
     marks = dict(trial.user_attrs)
     tell(study, trial, result, OBJECTIVES)
     if LADDER in marks:
-        extend_ladder(study, space, catalogue)
+        extend_ladder(study, space, catalogue, kept)
     return recipe, marks
 
 
-def test_the_driver_adds_rungs_as_they_are_measured_up_to_its_limit(space, host):
+def _study(space, catalogue) -> optuna.Study:
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
-    enqueue_defaults(study, space, host.catalogue)
+    enqueue_defaults(study, space, catalogue)
+    return study
+
+
+def test_the_constraints_kept_are_those_the_baseline_meets():
+    baseline = {"accuracy": 0.99, "accuracy_drop": 0.0, "size_mb": 0.14, "latency_ms": 4.0}
+    constraints = {"accuracy_drop": Bound(max=1.0), "size_mb": Bound(max=0.05), "latency_ms": Bound(max=10.0)}
+    # the accuracy floor and a latency cap the baseline already meets: compressing too hard breaks
+    # them; the size cap asks for more compression
+    assert kept_constraints(baseline, constraints) == ["accuracy_drop", "latency_ms"]
+    assert kept_constraints(baseline, {}) == []
+
+
+def test_the_driver_adds_rungs_as_they_are_measured_up_to_its_limit(space, host):
+    study = _study(space, host.catalogue)
     first = len(study.trials)
     measured = [_measure(study, space, host.catalogue, feasible_up_to=0.7) for _ in range(first + LADDER_ADDED + 2)]
     rungs = [(r, m[LADDER]) for r, m in measured if LADDER in m]
     assert [mark for _, mark in rungs] == [0, 0, 0, 1, 2, 3]
-    # 65 % met the constraints: up to 72.5 %, which failed; then halfway back, 68.75 % (met), and
-    # halfway from there to the failure, 70.6 %, which failed: the ladder stops at its limit
+    # 65 % kept the floor (missing only the size cap, as the baseline does): up to 72.5 %, which
+    # broke it; then halfway back, 68.75 % (kept), and halfway from there to the break, 70.6 %,
+    # which broke it: the ladder stops at its limit
     assert [_ratio(r) for r, _ in rungs[3:]] == pytest.approx([0.725, 0.6875, 0.70625])
     # the added rungs are asked right after the rung before them, and train to the end like every default
     assert [m.get(LADDER) for _, m in measured[first:first + LADDER_ADDED]] == [1, 2, 3]
@@ -112,16 +137,50 @@ def test_the_driver_adds_rungs_as_they_are_measured_up_to_its_limit(space, host)
     assert not any(DEFAULT_RECIPE in m for _, m in measured[first + LADDER_ADDED:])  # then the sampler's
 
 
+def test_without_a_constraint_the_baseline_meets_no_rung_is_added(space, host):
+    study = _study(space, host.catalogue)
+    first = len(study.trials)
+    measured = [_measure(study, space, host.catalogue, feasible_up_to=0.7, kept=()) for _ in range(first + 2)]
+    assert not any(DEFAULT_RECIPE in m for _, m in measured[first:])
+
+
+def test_a_rung_that_crashed_is_not_taken_for_one_that_broke_the_floor(space, host):
+    study = _study(space, host.catalogue)
+    first = len(study.trials)
+    # the stronger rung (65 %) raises: had it counted as too strong, the ladder would try 57.5 %;
+    # the next rung up from the chain is the one that crashed, so nothing is added
+    measured = [_measure(study, space, host.catalogue, feasible_up_to=1.0, crash_at=0.65) for _ in range(first + 2)]
+    assert not any(DEFAULT_RECIPE in m for _, m in measured[first:])
+
+
 def test_a_rung_is_added_only_once_every_rung_is_measured_and_only_once(space, host):
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    enqueue_defaults(study, space, host.catalogue)
+    study = _study(space, host.catalogue)
     waiting = len(study.trials)
-    extend_ladder(study, space, host.catalogue)  # nothing measured yet
+    extend_ladder(study, space, host.catalogue, ["accuracy_drop"])  # nothing measured yet
     assert len(study.trials) == waiting
     for _ in range(waiting - 1):  # every default but the last rung
         _measure(study, space, host.catalogue, feasible_up_to=1.0)
     assert len(study.trials) == waiting
     _measure(study, space, host.catalogue, feasible_up_to=1.0)
     assert len(study.trials) == waiting + 1
-    extend_ladder(study, space, host.catalogue)  # a resumed driver asks again: the same rung is not added twice
+    # a driver started again on the study asks again: the same rung is not added twice
+    extend_ladder(study, space, host.catalogue, ["accuracy_drop"])
     assert len(study.trials) == waiting + 1
+
+
+def test_an_interrupted_rung_is_queued_again_as_a_rung(space, host):
+    study = _study(space, host.catalogue)
+    for _ in range(len(study.trials) - 1):
+        _measure(study, space, host.catalogue, feasible_up_to=1.0)
+    trial, recipe = ask_recipe(study, space, host.catalogue, seed=0)  # the last rung, cut short by Ctrl-C
+    assert trial.user_attrs[LADDER] == 0
+    trial.set_user_attr("recipe", recipe.model_dump(mode="json"))
+    tell(study, trial, TrialResult(number=trial.number, state="FAIL", recipe=recipe.model_dump(mode="json"),
+                                   interrupted=True), OBJECTIVES)
+    _requeue(study, trial.params, trial.user_attrs)
+    extend_ladder(study, space, host.catalogue, ["accuracy_drop"])  # waits for the rung queued again
+    again = study.trials[-1]
+    assert again.state == optuna.trial.TrialState.WAITING
+    assert again.user_attrs == {DEFAULT_RECIPE: True, LADDER: 0}
+    _measure(study, space, host.catalogue, feasible_up_to=1.0)  # measured this time: the next rung follows
+    assert study.trials[-1].user_attrs == {DEFAULT_RECIPE: True, LADDER: 1}

@@ -285,6 +285,7 @@ def test_step_moves_halfway_to_the_end_of_the_range_or_to_the_next_choice(param,
     (Float(0.1, 0.8), 0.5, 0.65, 0.575),
     (Float(0.0, 1.0, step=0.1), 0.5, 0.9, 0.7),  # on the grid
     (Float(0.0, 1.0, step=0.1), 0.5, 0.6, None),  # the grid has no value between
+    (Float(0.0, 1.0, step=0.1), 0.6, 0.7, None),  # 0.65 snaps onto 0.6000000000000001: an end
     (Float(1e-4, 1e-2, log=True), 1e-4, 1e-2, 1e-3),  # geometric on a log scale
     (Int(2, 20), 14, 17, 16),  # 15.5, rounded
     (Int(2, 20), 14, 15, None),  # no integer between
