@@ -37,12 +37,6 @@ def _with_ratio(recipe: Recipe, ratio: float, epochs: int) -> Recipe:
                                                                                          "epochs": epochs}})})
 
 
-def test_the_first_rungs_are_the_chain_a_step_lighter_and_a_step_stronger(space, host):
-    chain, light, strong = chain_rungs(space, host.catalogue)
-    assert [_ratio(r) for r in (chain, light, strong)] == pytest.approx([0.5, 0.3, 0.65])
-    assert [r.train.params["epochs"] for r in (chain, light, strong)] == [8, 8, 14]
-
-
 def test_the_ladder_climbs_while_its_strongest_rung_meets_the_constraints(space, host):
     chain, light, strong = chain_rungs(space, host.catalogue)
     up = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True)])
