@@ -123,7 +123,7 @@ def tell(study: Any, trial: Any, recipe: Any, row: int, table: Table) -> None:
     """As the driver tells a trial: the recipe travels with it (as ``Driver._submit`` sets it), then
     the row's result; a rung of the chain's ladder may add the next (on this space's three ratios,
     the first rungs already span them)."""
-    from orchestrator.study.driver import LADDER, extend_ladder, kept_constraints
+    from orchestrator.study.ladder import LADDER, extend_ladder, kept_constraints
     from orchestrator.study.driver import tell as tell_result
 
     trial.set_user_attr("recipe", recipe.model_dump(mode="json"))

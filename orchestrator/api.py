@@ -168,7 +168,8 @@ def _search_locked(config: RunConfig, rd: RunDir, host: "PluginHost", task: Any,
             bar.advance(results, done)
             live.refresh(driver, results, baseline_metrics)
 
-        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=on_result)
+        driver = Driver(config, rd, space, host, executor, baseline_metrics, on_result=on_result,
+                        signature=_rung_signature(shared, rd, log))
         outcome = driver.run()
     return _finish(config, rd, driver, outcome, baseline_metrics, live, host, log)
 
@@ -189,6 +190,15 @@ def _baseline_context(shared: Any, rd: RunDir) -> Any:
     return TrialContext(task=shared.task, data=shared.data, teacher=shared.teacher, seed=0,
                         workdir=rd.root / ".baseline", runtime=shared.latency.runtime,
                         rewind_state=shared.rewind_state)
+
+
+def _rung_signature(shared: Any, rd: RunDir, log: Callable[[str], None]) -> Any:
+    """What a rung of the chain's ladder prunes the baseline to, seen in this process without training."""
+    from orchestrator.pipeline import pruned_model
+    from orchestrator.study.ladder import pruned_signature
+
+    ctx = _baseline_context(shared, rd)
+    return pruned_signature(lambda recipe: pruned_model(recipe, ctx, shared.catalogue), shared.catalogue, log)
 
 
 def _check_same_space(rd: RunDir, space: Any) -> None:

@@ -71,7 +71,7 @@ the contract test suites a plugin's tests subclass (see the [plugin tutorial](pl
 | family | method | returns |
 |---|---|---|
 | `Scorer` | `score(model, ctx, params)` | parameter name → non-negative importance tensor of the parameter's shape |
-| `Pruner` | `prune(model, scores, ctx, params)` | the pruned model; `finalize(model, ctx, params)` makes masks permanent after training; `needs_scores` says whether a scorer runs first |
+| `Pruner` | `prune(model, scores, ctx, params)` | the pruned model; `finalize(model, ctx, params)` makes masks permanent after training; `needs_scores` says whether a scorer runs first, `trains` whether `prune` trains the model (then it is never run outside a trial) |
 | `Distiller` | `train(model, ctx, params)` | the trained model; reports `ctx.report_epoch(epoch, val_metric)` and stops when it returns True |
 | `Quantizer` | `quantize(model, fp32_path, out_path, ctx, params)` | the path of the file to ship; `runtimes` says which runtimes it serves, `min_bytes_per_weight` a proven lower bound on the bytes per weight of its files (for the size pre-check); optional `prepare_training` / `end_training` around the train stage (quantization-aware training) and `torch_equivalent(model, params)` for exports to torch formats |
 

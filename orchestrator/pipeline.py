@@ -49,12 +49,13 @@ def blame(strategy: Strategy) -> Iterator[None]:
         raise
 
 
-def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Candidate:
-    """Run the recipe's stages on a copy of ``ctx.teacher`` and write the deployable artifact."""
-    model = copy.deepcopy(ctx.teacher).eval()
+def _strategies(recipe: Recipe, model: nn.Module, ctx: "TrialContext", catalogue: "Catalogue",
+                stages: tuple[str, ...] = tuple(STAGES)) -> dict[str, Strategy]:
+    """The recipe's strategy for each of ``stages`` (a scorer only where it names one), each found
+    applicable to ``model``; InapplicableError naming the first that is missing or inapplicable."""
     strategies = {}
     for stage, choice in recipe.stages():
-        if choice.strategy == NONE and stage == "score":
+        if stage not in stages or (choice.strategy == NONE and stage == "score"):
             continue
         family = STAGES[stage]
         strategy = catalogue.family(family).get(choice.strategy)
@@ -65,7 +66,12 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         if reason:
             raise InapplicableError(f"{family} '{choice.strategy}': {reason}")
         strategies[stage] = strategy
+    return strategies
 
+
+def _prune(recipe: Recipe, model: nn.Module, ctx: "TrialContext",
+           strategies: dict[str, Strategy]) -> tuple[nn.Module, "TrialContext"]:
+    """Score (where the pruner needs it) and prune ``model``; the context returned re-scores."""
     pruner = strategies["prune"]
     scores = None
     if pruner.needs_scores:
@@ -80,7 +86,25 @@ def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Can
         ctx = dataclasses.replace(ctx, rescore=rescore)
         scores = rescore(model)
     with blame(pruner):
-        model = pruner.prune(model, scores, ctx, recipe.prune.params).eval()
+        return pruner.prune(model, scores, ctx, recipe.prune.params).eval(), ctx
+
+
+def pruned_model(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> nn.Module:
+    """What the recipe's scoring and pruning alone make of a copy of ``ctx.teacher``, untrained and
+    with its pruning made permanent: the widths (or zeros) its trial would train."""
+    model = copy.deepcopy(ctx.teacher).eval()
+    strategies = _strategies(recipe, model, ctx, catalogue, stages=("score", "prune"))
+    model, ctx = _prune(recipe, model, ctx, strategies)
+    with blame(strategies["prune"]):
+        return strategies["prune"].finalize(model, ctx, recipe.prune.params).eval()
+
+
+def compress(recipe: Recipe, ctx: "TrialContext", catalogue: "Catalogue") -> Candidate:
+    """Run the recipe's stages on a copy of ``ctx.teacher`` and write the deployable artifact."""
+    model = copy.deepcopy(ctx.teacher).eval()
+    strategies = _strategies(recipe, model, ctx, catalogue)
+    pruner = strategies["prune"]
+    model, ctx = _prune(recipe, model, ctx, strategies)
     quantizer = strategies["quantize"]
     if ctx.precheck is not None:
         ctx.precheck(model, quantizer)

@@ -35,7 +35,7 @@ class Strategy(ABC):
     #: The numeric parameter that sets how hard the strategy works (a pruner's fraction removed, a
     #: distiller's epochs), or None. The driver's default recipes try the chained pipeline a step
     #: lighter and a step stronger along it (``orchestrator.study.sampling.default_recipes``), then
-    #: move along it towards the constraints' edge (``orchestrator.study.sampling.next_rung``).
+    #: move along it towards the constraints' edge (``orchestrator.study.ladder.next_rung``).
     strength: ClassVar[str | None] = None
 
     def applicable(self, model: nn.Module, ctx: "TrialContext") -> str | None:
@@ -89,6 +89,10 @@ class Pruner(Strategy):
     family: ClassVar[str] = "pruner"
     #: Whether a scorer must run first. The ``none`` pruner needs none.
     needs_scores: ClassVar[bool] = True
+    #: Whether ``prune`` trains the model (between pruning steps, or rounds rewound to early
+    #: training). Such a pruner is not run outside a trial: the chain's ladder measures each of its rungs,
+    #: where for the others it first sees, untrained, whether a rung makes a model already measured.
+    trains: ClassVar[bool] = False
 
     @abstractmethod
     def prune(self, model: nn.Module, scores: Scores | None, ctx: "TrialContext",

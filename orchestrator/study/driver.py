@@ -8,7 +8,7 @@ import math
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Collection
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -24,17 +24,10 @@ from orchestrator.study.pareto import constraint_violations, hypervolume, pareto
 from orchestrator.study.repeats import REPEAT, ask_recipe
 from orchestrator.study.samplers import derived_seed, make_sampler
 from orchestrator.study.storage import claim, make_storage, study_name
-from orchestrator.study.sampling import chain_rungs, default_recipes, next_rung, recipe_params
+from orchestrator.study.ladder import LADDER, Signature, extend_ladder, kept_constraints
+from orchestrator.study.sampling import DEFAULT_RECIPE, chain_rungs, default_recipes, recipe_params
 from orchestrator.spaces import SearchSpace
 
-#: the user attribute that marks the enqueued default recipes: early stopping leaves them to train to
-#: the end, so the front always holds the answers a practitioner would have tried by hand
-DEFAULT_RECIPE = "default_recipe"
-#: the user attribute that marks the rungs of the chain's ladder (``chain_rungs``, then ``next_rung``):
-#: 0 on the first rungs, n on the n-th added as results came in
-LADDER = "ladder_rung"
-#: at most this many rungs are added to the ladder
-LADDER_ADDED = 3
 ORPHANED = "interrupted: the driver stopped (killed or crashed) while this trial ran; it is re-queued"
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 
@@ -81,38 +74,6 @@ def enqueue_defaults(study: optuna.Study, space: SearchSpace, catalogue: Catalog
             study.enqueue_trial(params, user_attrs=marks, skip_if_exists=True)
 
 
-def kept_constraints(baseline: dict[str, float], constraints: dict[str, Bound]) -> list[str]:
-    """The constraints the baseline meets: compressing too hard is what breaks them (an accuracy
-    floor), where one the baseline misses asks for more compression (a cap on size or latency)."""
-    measurable = {name: bound for name, bound in constraints.items() if name in baseline}
-    return [name for name, violation in constraint_violations(baseline, measurable).items() if violation <= 0]
-
-
-def extend_ladder(study: optuna.Study, space: SearchSpace, catalogue: Catalogue, kept: Collection[str]) -> None:
-    """Once every rung of the chain's ladder is measured, enqueue the next one (``next_rung``: towards
-    the strongest pruning that still meets the ``kept`` constraints, ``kept_constraints``), as a
-    default recipe, up to ``LADDER_ADDED`` rungs; nothing when no constraint is kept (the ladder
-    would only climb to the end of the range). A rung that failed or was stopped tells nothing and
-    is left out. Whatever was measured decides, so a resumed run goes on where it stopped."""
-    rungs = [t for t in study.get_trials(deepcopy=False)
-             if LADDER in t.user_attrs and not t.user_attrs.get("interrupted") and REPEAT not in t.user_attrs]
-    if not kept or not rungs or not all(t.state.is_finished() for t in rungs):
-        return
-    added = max(t.user_attrs[LADDER] for t in rungs)
-    if added >= LADDER_ADDED:
-        return
-    measured = []
-    for t in rungs:
-        if t.state == TrialState.COMPLETE and "recipe" in t.user_attrs:
-            violations = t.user_attrs.get("result", {}).get("constraints", {})
-            measured.append((Recipe.model_validate(t.user_attrs["recipe"]),
-                             all(violations.get(name, 0.0) <= 0 for name in kept)))
-    rung = next_rung(space, catalogue, measured)
-    params = None if rung is None else recipe_params(rung, space, catalogue)
-    if params is not None:
-        study.enqueue_trial(params, user_attrs={DEFAULT_RECIPE: True, LADDER: added + 1}, skip_if_exists=True)
-
-
 def check_values(result: TrialResult, objectives: list[Objective], constraints: dict[str, Bound]) -> TrialResult:
     """A COMPLETE result must have finite objectives (else it fails); its constraint violations and
     feasibility are worked out. Returns ``result``, changed in place."""
@@ -152,8 +113,12 @@ def _requeue(study: optuna.Study, params: dict, user_attrs: dict) -> None:
 class Driver:
     def __init__(self, config: RunConfig, run_dir: RunDir, space: SearchSpace, host: PluginHost,
                  executor: Executor, baseline: dict[str, float],
-                 on_result: Callable[[list[TrialResult], int], None] = lambda results, done: None) -> None:
+                 on_result: Callable[[list[TrialResult], int], None] = lambda results, done: None,
+                 signature: Signature | None = None) -> None:
+        """``signature``: what a rung's pruning makes of the baseline, so the ladder passes over
+        rungs that would make a model measured already (``ladder.pruned_signature``)."""
         self.config, self.run_dir, self.space, self.host = config, run_dir, space, host
+        self.signature = signature
         self.executor, self.baseline, self.on_result = executor, baseline, on_result
         self.ideal, self.ref = reference(baseline, config.objectives)
         self.kept = kept_constraints(baseline, config.constraints)
@@ -172,7 +137,8 @@ class Driver:
             self.run_dir.write_trials(results)
             if not study.trials:
                 enqueue_defaults(study, self.space, self.host.catalogue)
-            extend_ladder(study, self.space, self.host.catalogue, self.kept)  # a rung measured before a stop
+            # a rung measured before a stop
+            extend_ladder(study, self.space, self.host.catalogue, self.kept, self.signature)
         outcome = self.outcome = SearchOutcome(results=results)
         self._front = pareto_front(results, self.config.objectives)
         self._in_flight: dict[int, optuna.Trial] = {}
@@ -248,7 +214,7 @@ class Driver:
         if result.interrupted and trial.params:
             _requeue(study, trial.params, trial.user_attrs)
         if LADDER in trial.user_attrs:
-            extend_ladder(study, self.space, self.host.catalogue, self.kept)
+            extend_ladder(study, self.space, self.host.catalogue, self.kept, self.signature)
         outcome.results.append(result)
         self.run_dir.append_trial(result)
         # the front only changes by this result: compare it with the front, not with every trial

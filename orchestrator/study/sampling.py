@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from orchestrator.params import Choice, Float, Int, Param, default_value, halfway, is_number, nearest, step
+from orchestrator.params import Choice, Float, Int, Param, default_value, nearest, step
 from orchestrator.pluginmanager import Catalogue
 from orchestrator.recipe import NONE, Recipe, StageChoice
 from orchestrator.spaces import SearchSpace
@@ -18,6 +18,9 @@ from orchestrator.strategies import STAGES, Quantizer
 
 #: The order stages are sampled in: the pruner decides whether a scorer is needed.
 SAMPLE_ORDER = ("prune", "score", "train", "quantize")
+#: the user attribute that marks the enqueued default recipes: early stopping leaves them to train to
+#: the end, so the front always holds the answers a practitioner would have tried by hand
+DEFAULT_RECIPE = "default_recipe"
 
 
 def _suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
@@ -119,21 +122,21 @@ def _pruning(space: SearchSpace, catalogue: Catalogue, pruner: str) -> tuple[Sta
 def chain_rungs(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     """The chain (``_chain``, of the space's first pruner), then the chain a step lighter (less
     pruning, the same training) and a step stronger (more pruning, and more training to recover from
-    it, where the space allows): the first rungs of its ladder (``next_rung``). Empty when the space
-    offers no chain."""
+    it, where the space allows): the first rungs of its ladder (``orchestrator.study.ladder``).
+    Empty when the space offers no chain."""
     pruners = [p for p in space.strategies("prune") if p != NONE]
     chain = _chain(space, catalogue, _pruning(space, catalogue, pruners[0]) if pruners else None)
     if chain is None:
         return []
     rungs = [chain]
     for up in (False, True):
-        rung = _rung(space, catalogue, chain, up)
+        rung = stepped_rung(space, catalogue, chain, up)
         if rung is not None:
             rungs.append(rung)
     return rungs
 
 
-def _rung(space: SearchSpace, catalogue: Catalogue, rung: Recipe, up: bool) -> Recipe | None:
+def stepped_rung(space: SearchSpace, catalogue: Catalogue, rung: Recipe, up: bool) -> Recipe | None:
     """``rung`` a step stronger (more pruning, trained longer) or lighter (less pruning, the same
     training); None when the pruner's strength leaves no room that way."""
     prune = _stepped(space, catalogue, "prune", rung.prune, up)
@@ -141,39 +144,6 @@ def _rung(space: SearchSpace, catalogue: Catalogue, rung: Recipe, up: bool) -> R
         return None
     train = _stepped(space, catalogue, "train", rung.train, up) if up else None
     return rung.model_copy(update={"prune": prune, "train": train or rung.train})
-
-
-def next_rung(space: SearchSpace, catalogue: Catalogue, measured: list[tuple[Recipe, bool]]) -> Recipe | None:
-    """The chain's next rung, from its rungs measured so far, each with whether it kept what the
-    baseline meets (the accuracy floor): towards the strongest pruning that still keeps it, where
-    the smallest and fastest feasible models are, as a practitioner pushes the ratio until accuracy
-    breaks. A rung that misses only a cap the baseline misses too (size, latency) is not too strong.
-
-    While no rung stronger than the strongest one that kept has broken, a step stronger than it
-    (``_rung``); once one has, halfway between the two, trained as the stronger was; when every
-    rung broke, a step lighter than the lightest. None when the space leaves no room that way, or
-    no value strictly between the two."""
-    strength = catalogue.family("pruner")[measured[0][0].prune.strategy].strength if measured else None
-    if strength is None or not all(is_number(r.prune.params.get(strength)) for r, _ in measured):
-        return None
-
-    def level(rung: Recipe) -> float:
-        return rung.prune.params[strength]
-
-    kept = [r for r, ok in measured if ok]
-    if not kept:
-        return _rung(space, catalogue, min((r for r, _ in measured), key=level), up=False)
-    best = max(kept, key=level)
-    broke = [r for r, ok in measured if not ok and level(r) > level(best)]
-    if not broke:
-        return _rung(space, catalogue, best, up=True)
-    above = min(broke, key=level)
-    param = space.stages["prune"][best.prune.strategy][strength]
-    middle = halfway(param, level(best), level(above))
-    if middle is None:
-        return None
-    return above.model_copy(update={"prune": above.prune.model_copy(
-        update={"params": {**above.prune.params, strength: middle}})})
 
 
 def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
@@ -188,7 +158,7 @@ def default_recipes(space: SearchSpace, catalogue: Catalogue) -> list[Recipe]:
     a step lighter (less pruning: the model to fall back on when the default costs too much
     accuracy) and a step stronger (more pruning, trained longer: where the smallest, fastest
     models are), each step halfway from the default to the end of the pruner's ``strength`` range.
-    The driver adds rungs as these are measured (``next_rung``).
+    The driver adds rungs as these are measured (``orchestrator.study.ladder.next_rung``).
     """
     recipes: list[Recipe] = []
     train = space.strategies("train")

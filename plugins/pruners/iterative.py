@@ -71,6 +71,7 @@ def rescorer(ctx: Any) -> Callable[[nn.Module], Scores]:
 
 class IterativePruner(Pruner):
     name = "iterative"
+    trains = True  # fine-tunes between steps
     space = {
         "granularity": Choice(GRANULARITIES),
         "sparsity": Float(0.05, 0.95),

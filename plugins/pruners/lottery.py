@@ -44,6 +44,7 @@ def round_sparsities(sparsity: float, rounds: int) -> list[float]:
 class LotteryPruner(Pruner):
     name = "lottery"
     needs_scores = False
+    trains = True  # retrains from the rewind point each round
     space = {"sparsity": Float(0.05, 0.95), "rounds": Int(1, 5), "epochs_per_round": Int(1, 30),
              "lr": Float(1e-4, 1e-2, log=True), "scope": Choice(SCOPES)}
     defaults = {"sparsity": 0.8, "rounds": 3, "epochs_per_round": 8, "lr": 3e-3, "scope": "per-layer"}

@@ -172,30 +172,45 @@ def test_seeded_runs_sample_the_same_recipes(tmp_path):
 
 
 def test_the_chain_climbs_towards_the_accuracy_floor_once_its_rungs_are_measured(tmp_path):
-    from orchestrator.pluginmanager import get_host
-    from orchestrator.spaces import resolve_space
-    from orchestrator.study.sampling import next_rung
+    import optuna
+
+    from orchestrator.study.ladder import LADDER
 
     k = enqueued_in_quick()
     config = quick_config(budget={"n_trials": k + 2}, sampler={"name": "random"}, execution={"workers": 1})
     result = orchestrator.search(config, out=tmp_path / "run", progress=False)
-    catalogue = get_host().catalogue
-    space = resolve_space("quick", catalogue)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        str(tmp_path / "run" / "study.log")))
+    marks = {t.number: t.user_attrs.get(LADDER) for t in optuna.load_study(study_name="orchestrator",
+                                                                            storage=storage).trials}
 
     def recipe(trial):
         return Recipe.model_validate({key: v for key, v in trial.recipe.items() if key != "seed"})
 
-    def chained(trial):
-        return trial.recipe["prune"]["strategy"] != "none" and trial.recipe["quantize"]["strategy"] != "none"
+    def ratio(trial):
+        return trial.recipe["prune"]["params"]["ratio"]
 
-    rungs = [t for t in result.trials[:k] if chained(t)]
-    assert [t.recipe["prune"]["params"]["ratio"] for t in rungs] == pytest.approx([0.5, 0.35, 0.55])
-    # then, one trial after the other, two more rungs of the same chain, each the one the rungs
-    # measured before it call for: stronger while the floor (5 points) holds, lighter when it broke
-    for trial in result.trials[k:]:
-        measured = [(recipe(t), t.metrics["accuracy_drop"] <= 5.0) for t in rungs]
-        assert recipe(trial) == next_rung(space, catalogue, measured)
-        assert trial.recipe["prune"]["params"]["ratio"] not in [t.recipe["prune"]["params"]["ratio"] for t in rungs]
+    rungs = [t for t in result.trials if marks[t.number] == 0]
+    assert [ratio(t) for t in rungs] == pytest.approx([0.5, 0.35, 0.55])
+    added = [t for t in result.trials if marks[t.number]]
+    assert [t.number for t in added] == list(range(k, k + len(added))) and added  # right after them
+    # each added rung goes where the rungs measured before it point: stronger while the floor
+    # (5 points) holds, between the strongest that held and the lightest that broke it, lighter
+    # when every one broke it
+    for trial in added:
+        chain, rung = recipe(rungs[0]), recipe(trial)
+        assert (rung.score, rung.quantize, rung.train.strategy) == (chain.score, chain.quantize, chain.train.strategy)
+        assert rung.prune.model_copy(update={"params": {**rung.prune.params, "ratio": 0.5}}) == chain.prune
+        kept = [ratio(t) for t in rungs if t.metrics["accuracy_drop"] <= 5.0]
+        broke = [ratio(t) for t in rungs if t.metrics["accuracy_drop"] > 5.0]
+        if not kept:
+            assert ratio(trial) < min(broke)
+        elif [b for b in broke if b > max(kept)]:
+            assert max(kept) < ratio(trial) < min(b for b in broke if b > max(kept))
+        else:
+            assert ratio(trial) > max(kept)
+        # and a model no rung before it made (a ratio that prunes to the same widths is passed over)
+        assert trial.metrics["params"] not in [t.metrics["params"] for t in rungs]
         rungs.append(trial)
         # enqueued like the defaults, it trains to the end: one point on its curve per epoch
         assert len(trial.curve) == trial.recipe["train"]["params"]["epochs"]

@@ -11,10 +11,10 @@ from orchestrator.recipe import Recipe
 from orchestrator.results import TrialResult
 from orchestrator.spaces import resolve_space
 from orchestrator.config import Bound
-from orchestrator.study.driver import (DEFAULT_RECIPE, LADDER, LADDER_ADDED, _requeue, enqueue_defaults, extend_ladder,
-                                       kept_constraints, tell)
+from orchestrator.study.driver import DEFAULT_RECIPE, _requeue, enqueue_defaults, tell
+from orchestrator.study.ladder import LADDER, LADDER_ADDED, extend_ladder, kept_constraints, next_rung
 from orchestrator.study.repeats import ask_recipe
-from orchestrator.study.sampling import chain_rungs, next_rung
+from orchestrator.study.sampling import chain_rungs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -78,8 +78,43 @@ def test_the_ladder_stops_where_the_space_leaves_no_rung_between(host, tmp_path)
     assert next_rung(space, host.catalogue, [(chain, False), (light, False), (strong, False)]) is None
 
 
+def _tenths(recipe: Recipe) -> int:
+    """A stand-in for what a pruning makes: ratios in the same tenth make the same model."""
+    return int(_ratio(recipe) * 10)
+
+
+def test_a_rung_that_makes_a_model_already_measured_is_passed_over(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+
+    def made(recipe: Recipe) -> object:  # from 50 % up to 60 %, the pruner keeps the same channels
+        return "the model of 50 %" if 0.5 <= _ratio(recipe) < 0.6 else _ratio(recipe)
+
+    # 50 % kept the floor and 65 % broke it: halfway, 57.5 %, makes the model 50 % made, so it
+    # counts as kept without a trial, and the ladder tries halfway from there to the break
+    rung = next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)], made)
+    assert _ratio(rung) == pytest.approx(0.6125)
+    # trained as the rung that broke, like any halfway rung
+    assert rung.train == strong.train
+    # in tenths, 61.25 % makes the model 65 % made (it broke): nothing new is left between them
+    assert next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, False)], _tenths) is None
+    # every rung broke: a step lighter than 30 % is 20 %, a new model
+    down = next_rung(space, host.catalogue, [(chain, False), (light, False), (strong, False)], _tenths)
+    assert _ratio(down) == pytest.approx(0.2)
+
+
+def test_the_ladder_stops_when_every_rung_left_makes_a_model_already_measured(space, host):
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    seven = _with_ratio(strong, 0.725, 17)
+    # 72.5 % kept and 80 % (the top) is all that is left above it: every step up stays in the 70s
+    assert next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True), (seven, True)],
+                     _tenths) is None
+    # unknown (a pruner that trains while it prunes): the rung is proposed as without a signature
+    assert _ratio(next_rung(space, host.catalogue, [(chain, True), (light, True), (strong, True), (seven, True)],
+                            lambda recipe: None)) == pytest.approx(0.7625)
+
+
 def _measure(study: optuna.Study, space, catalogue, feasible_up_to: float, kept=("accuracy_drop",),
-             crash_at: float | None = None) -> tuple[Recipe, dict]:
+             crash_at: float | None = None, signature=None) -> tuple[Recipe, dict]:
     """Ask one trial, as the driver does, and tell it: a pruned model keeps the accuracy floor up to
     ``feasible_up_to`` of its channels removed, and always misses a cap on size the baseline misses
     too; a trial pruned ``crash_at`` fails with an error."""
@@ -96,7 +131,7 @@ def _measure(study: optuna.Study, space, catalogue, feasible_up_to: float, kept=
     marks = dict(trial.user_attrs)
     tell(study, trial, result, OBJECTIVES)
     if LADDER in marks:
-        extend_ladder(study, space, catalogue, kept)
+        extend_ladder(study, space, catalogue, kept, signature)
     return recipe, marks
 
 
@@ -129,6 +164,18 @@ def test_the_driver_adds_rungs_as_they_are_measured_up_to_its_limit(space, host)
     assert [m.get(LADDER) for _, m in measured[first:first + LADDER_ADDED]] == [1, 2, 3]
     assert all(m.get(DEFAULT_RECIPE) for _, m in measured[first:first + LADDER_ADDED])
     assert not any(DEFAULT_RECIPE in m for _, m in measured[first + LADDER_ADDED:])  # then the sampler's
+
+
+def test_the_driver_adds_only_rungs_that_make_a_model_not_measured_yet(space, host):
+    study = _study(space, host.catalogue)
+    first = len(study.trials)
+    measured = [_measure(study, space, host.catalogue, feasible_up_to=0.75, signature=_tenths)
+                for _ in range(first + LADDER_ADDED + 2)]
+    rungs = [r for r, m in measured if LADDER in m]
+    # 72.5 % kept, 76.25 % would make its model again: 78.1 % (the same) and so on are passed
+    # over up to the limit, and nothing is added after the first added rung
+    assert [_ratio(r) for r in rungs[3:]] == pytest.approx([0.725])
+    assert len({_tenths(r) for r in rungs}) == len(rungs)
 
 
 def test_without_a_constraint_the_baseline_meets_no_rung_is_added(space, host):
@@ -178,3 +225,37 @@ def test_an_interrupted_rung_is_queued_again_as_a_rung(space, host):
     assert again.user_attrs == {DEFAULT_RECIPE: True, LADDER: 0}
     _measure(study, space, host.catalogue, feasible_up_to=1.0)  # measured this time: the next rung follows
     assert study.trials[-1].user_attrs == {DEFAULT_RECIPE: True, LADDER: 1}
+
+
+def test_what_a_rung_prunes_the_baseline_to_is_seen_without_training(space, host, make_ctx):
+    from orchestrator.pipeline import pruned_model
+    from orchestrator.study.ladder import pruned_signature
+
+    ctx, messages = make_ctx(), []
+    signature = pruned_signature(lambda recipe: pruned_model(recipe, ctx, host.catalogue), host.catalogue,
+                                 messages.append)
+    chain, light, strong = chain_rungs(space, host.catalogue)
+    # the digits CNN of width 8, widths rounded to 4 channels: 30 % and 50 % keep the same channels
+    assert signature(light) == signature(chain) != signature(strong)
+    # training longer does not change what the pruning makes
+    assert signature(_with_ratio(chain, 0.5, 20)) == signature(chain)
+    # unstructured pruning keeps every shape: the weights it zeroes tell its rungs apart
+    unstructured = Recipe(score=chain.score, prune={"strategy": "unstructured", "params": {"sparsity": 0.5}})
+    sparser = Recipe(score=chain.score, prune={"strategy": "unstructured", "params": {"sparsity": 0.6}})
+    assert signature(unstructured) != signature(sparser)
+    assert not messages
+
+
+def test_a_pruner_that_trains_or_fails_leaves_its_rungs_to_be_measured(host):
+    from orchestrator.study.ladder import pruned_signature
+
+    def prune(recipe: Recipe):
+        raise ValueError("no such layer")
+
+    messages = []
+    signature = pruned_signature(prune, host.catalogue, messages.append)
+    # an iterative pruner fine-tunes between its steps: it is not run outside a trial
+    assert signature(Recipe(prune={"strategy": "iterative", "params": {"ratio": 0.5}})) is None
+    assert not messages
+    assert signature(Recipe(prune={"strategy": "channel", "params": {"ratio": 0.5}})) is None
+    assert len(messages) == 1 and "'channel'" in messages[0] and "no such layer" in messages[0]
